@@ -1,0 +1,30 @@
+"""Command-line entry point: wires options to the collect, grade and compose stages."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from judge import __version__
+from judge.cli_collect import collect
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="afm-judge")
+@click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
+def main(verbose: int) -> None:
+    """Grade AFM test runs and write compatibility reports.
+
+    collect runs a case file against AFM or another OpenAI-compatible server,
+    grade gives every record a verdict, compose writes the report.
+    """
+    level = logging.WARNING
+    if verbose == 1:
+        level = logging.INFO
+    elif verbose >= 2:
+        level = logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+main.add_command(collect)
