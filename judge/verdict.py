@@ -38,9 +38,14 @@ def clip(text: str, limit: int = EVIDENCE_MAX_CHARS) -> str:
 
 
 class Finding(BaseModel):
-    """A named check result for one record, with the evidence behind it."""
+    """A named check result for one record, with the evidence behind it.
+
+    A "flag" is a problem; a "fact" is a neutral or good observation, such as
+    two seeded runs agreeing.
+    """
 
     name: str
+    kind: Literal["flag", "fact"] = "flag"
     evidence: str = ""
     detail: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
 
@@ -82,6 +87,9 @@ class RecordSummary(BaseModel):
     label: str = ""
     display_name: str = ""
     prompt: str = ""
+    # Hash of the whole prompt: `prompt` is clipped, and two long prompts may
+    # share their first characters.
+    prompt_key: str = ""
     status: str = "OK"
     error: str = ""
     error_type: str | None = None
