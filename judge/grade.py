@@ -1,0 +1,226 @@
+"""Grade a run: compute findings, get a verdict per record, write the grades.
+
+Outputs, in the run's output folder:
+- grades.jsonl: one Grade per record (verdict, findings, record summary);
+- run.json: what compose needs of the run as a whole (RunInfo);
+- summary.json: counts per category, flag and error type.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+from pydantic import BaseModel, Field
+
+from judge import __version__
+from judge.analysis import RunFindings, analyse_records
+from judge.errors import classify_error
+from judge.records import RunMeta, RunRecord
+from judge.rules import rules_verdict
+from judge.runs import Run, load_run
+from judge.summary import RunSummary, summarise
+from judge.verdict import Finding, Grade, RecordSummary, Verdict, clip
+
+log = logging.getLogger(__name__)
+
+GRADES_FILE = "grades.jsonl"
+RUN_INFO_FILE = "run.json"
+SUMMARY_FILE = "summary.json"
+
+
+class ArtifactInfo(BaseModel):
+    model: str
+    suffix: str
+    count: int
+    traces: int
+
+
+class PairInfo(BaseModel):
+    kind: str
+    indices: list[int]
+    labels: list[str]
+    consistent: bool
+    basis: str
+    outliers: list[int] = Field(default_factory=list)
+    first_difference: int | None = None
+
+
+class SkippedInfo(BaseModel):
+    line: int
+    reason: str
+
+
+class RunInfo(BaseModel):
+    """Run-level facts that compose reads beside the grades."""
+
+    run_name: str
+    run_path: str
+    run_sha256: str
+    record_count: int
+    meta: RunMeta | None = None
+    skipped_lines: list[SkippedInfo] = Field(default_factory=list)
+    artifacts: list[ArtifactInfo] = Field(default_factory=list)
+    pair_groups: list[PairInfo] = Field(default_factory=list)
+    judges: list[str] = Field(default_factory=list)
+    afm_judge_version: str = __version__
+
+
+# A function that turns (record, findings) into a verdict; the rules judge is one.
+VerdictFunction = Callable[[RunRecord, list[Finding]], Verdict]
+
+
+def rules_judge(record: RunRecord, findings: list[Finding]) -> Verdict:
+    """Grade with the built-in rules judge."""
+    intent = " ".join(filter(None, [record.label, record.variant_intent or ""]))
+    return rules_verdict(findings, intent)
+
+
+def summarise_record(record: RunRecord) -> RecordSummary:
+    """Keep what the report needs of a record, without its full text."""
+    error_type = None
+    if record.failed:
+        error_type = classify_error(record.error)[0].name
+    text = record.content or record.reasoning_content or record.error
+    return RecordSummary(
+        model=record.model,
+        base_model=record.base_model,
+        label=record.label,
+        display_name=record.display_name,
+        prompt=clip(record.prompt or "", 200),
+        prompt_key=hashlib.sha256((record.prompt or "").encode()).hexdigest()[:16],
+        status=record.status,
+        error=clip(record.error, 200),
+        error_type=error_type,
+        completion_tokens=record.completion_tokens,
+        max_tokens=record.token_budget,
+        tokens_per_sec=record.tokens_per_sec,
+        gen_time_s=record.gen_time_s,
+        finish_reason=record.finish_reason,
+        is_baseline=False,
+        content_chars=len(record.content),
+        reasoning_chars=len(record.reasoning_content),
+        snippet=clip(text),
+    )
+
+
+def build_run_info(run: Run, findings: RunFindings, judges: list[str]) -> RunInfo:
+    return RunInfo(
+        run_name=run.name,
+        run_path=str(run.path),
+        run_sha256=run.sha256,
+        record_count=len(run.records),
+        meta=run.meta,
+        skipped_lines=[SkippedInfo(line=s.line, reason=s.reason) for s in run.skipped],
+        artifacts=[
+            ArtifactInfo(model=a.model, suffix=a.suffix, count=a.count, traces=a.traces)
+            for a in findings.artifacts
+        ],
+        pair_groups=[
+            PairInfo(
+                kind=g.kind,
+                indices=g.indices,
+                labels=g.labels,
+                consistent=g.consistent,
+                basis=g.basis,
+                outliers=g.outliers,
+                first_difference=g.first_difference,
+            )
+            for g in findings.pair_groups
+        ],
+        judges=judges,
+    )
+
+
+def default_out_dir(run_path: Path) -> Path:
+    """Return outputs/<run-name>/ in the current directory."""
+    return Path("outputs") / run_path.stem
+
+
+def grade_records(
+    run: Run, findings: RunFindings, judge: VerdictFunction = rules_judge
+) -> list[Grade]:
+    """Return one Grade per record of the run, in index order."""
+    grades = []
+    for record in run.records:
+        record_findings = findings.by_index[record.index]
+        verdict = judge(record, record_findings)
+        summary = summarise_record(record)
+        summary.is_baseline = record.index in findings.baselines
+        grades.append(
+            Grade(
+                index=record.index,
+                record_id=record.record_id,
+                verdict=verdict,
+                findings=record_findings,
+                record=summary,
+            )
+        )
+    return grades
+
+
+def write_grades(
+    out_dir: Path, grades: list[Grade], info: RunInfo
+) -> RunSummary:
+    """Write grades.jsonl, run.json and summary.json; return the summary.
+
+    Each file is written to a temporary name and renamed, so an interrupted
+    write never leaves a half-written grades file behind.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lines = b"".join(
+        orjson.dumps(grade.model_dump(mode="json")) + b"\n" for grade in grades
+    )
+    _write_atomic(out_dir / GRADES_FILE, lines)
+    _write_atomic(
+        out_dir / RUN_INFO_FILE,
+        orjson.dumps(info.model_dump(mode="json"), option=orjson.OPT_INDENT_2),
+    )
+    summary = summarise(grades, info)
+    write_summary(out_dir, summary)
+    return summary
+
+
+def write_summary(out_dir: Path, summary: RunSummary) -> None:
+    _write_atomic(
+        out_dir / SUMMARY_FILE,
+        orjson.dumps(
+            summary.model_dump(mode="json"),
+            option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS,
+        ),
+    )
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_bytes(data)
+    temporary.replace(path)
+
+
+def grade_run(
+    run_path: Path, out_dir: Path | None = None, judge: VerdictFunction = rules_judge,
+    judge_names: list[str] | None = None,
+) -> tuple[Path, RunSummary]:
+    """Grade the run at `run_path` and write the results; return folder and summary."""
+    run = load_run(run_path)
+    target = out_dir or default_out_dir(run_path)
+    findings = analyse_records(run.records)
+    grades = grade_records(run, findings, judge)
+    info = build_run_info(run, findings, judge_names or ["rules"])
+    summary = write_grades(target, grades, info)
+    log.info("graded %d records of %s into %s", len(grades), run_path, target)
+    return target, summary
+
+
+def read_grades(out_dir: Path) -> tuple[RunInfo, list[Grade]]:
+    """Read run.json and grades.jsonl from an output folder."""
+    info = RunInfo.model_validate(orjson.loads((out_dir / RUN_INFO_FILE).read_bytes()))
+    grades = []
+    with (out_dir / GRADES_FILE).open("rb") as handle:
+        for line in handle:
+            if line.strip():
+                grades.append(Grade.model_validate(orjson.loads(line)))
+    return info, grades
