@@ -8,6 +8,7 @@ import click
 
 from judge import __version__
 from judge.cli_collect import collect
+from judge.cli_grade import compose, grade
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -28,3 +29,5 @@ def main(verbose: int) -> None:
 
 
 main.add_command(collect)
+main.add_command(grade)
+main.add_command(compose)
