@@ -47,9 +47,12 @@ def analyse_records(records: list[RunRecord]) -> RunFindings:
         findings = check_record(record, context)
         artifact = artifact_by_index.get(record.index)
         if artifact is not None:
+            # Reported once per model in the report, so it does not lower the
+            # verdict of every record it touches.
             findings.append(
                 Finding(
                     name="reasoning_artifact",
+                    kind="fact",
                     evidence=f"reasoning ends in {artifact.suffix!r}: "
                     f"…{record.reasoning_content[-60:]}",
                     detail={

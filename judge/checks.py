@@ -161,6 +161,16 @@ def _format_findings(record: RunRecord, stops: list[str]) -> list[Finding]:
 
 def _empty_answer_findings(record: RunRecord, stops: list[str]) -> list[Finding]:
     """Explain an OK record whose content is empty."""
+    if record.finish_reason == "tool_calls" or record.tool_calls:
+        count = len(record.tool_calls or [])
+        return [
+            Finding(
+                name="tool_call_response",
+                kind="fact",
+                evidence=f"answered with tool calls ({count or 'not recorded'}) "
+                "instead of text",
+            )
+        ]
     reasoning = record.reasoning_content
     if not reasoning.strip():
         return [

@@ -174,7 +174,7 @@ def find_pair_groups(records: Iterable[RunRecord]) -> list[PairGroup]:
         seed = _seed(members[0])
         first_difference = None
         if outliers:
-            odd = next(m for m in members if m.index == outliers[0])
+            odd = next(m for m, out in zip(members, outputs) if out != common)
             first_difference = _first_difference(
                 common[0] + common[1], odd.content + odd.reasoning_content
             )

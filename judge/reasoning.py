@@ -40,7 +40,8 @@ _NUMBER = re.compile(r"\d+")
 
 def glued_suffix(trace: str) -> str | None:
     """Return the short lowercase run glued to the trace's final punctuation."""
-    match = _GLUED_SUFFIX.search(trace.rstrip("\n"))
+    # Only the last characters matter; slicing keeps this cheap on long traces.
+    match = _GLUED_SUFFIX.search(trace.rstrip("\n")[-16:])
     return match.group(1) if match else None
 
 

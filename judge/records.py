@@ -109,6 +109,7 @@ class RunRecord(BaseModel):
     logprobs_count: int | None = None
 
     # Fields that afm-judge's collect adds.
+    tool_calls: list[dict[str, Any]] | None = None
     variant_intent: str | None = None
     stream: bool | None = None
     ttft_s: float | None = None
@@ -151,7 +152,7 @@ class RunRecord(BaseModel):
             return [value]
         if isinstance(value, (list, tuple)):
             return [str(item) for item in value]
-        return [str(value)]
+        raise ValueError("stop must be a string or a list of strings")
 
     @field_validator(
         "seed",

@@ -425,17 +425,26 @@ def _issues(grades: list[Grade], info: RunInfo) -> list[_Issue]:
         )
 
     for artifact in info.artifacts:
-        issues = [i for i in issues if i.key != "reasoning_artifact"] + [
+        touched = [
+            g
+            for g in grades
+            if g.record.base_model == artifact.model
+            and any(
+                f.name == "reasoning_artifact" and f.detail.get("suffix") == artifact.suffix
+                for f in g.findings
+            )
+        ]
+        issues.append(
             _Issue(
-                "reasoning_artifact",
+                f"reasoning_artifact:{artifact.model}:{artifact.suffix}",
                 "afm_bug",
                 2,
-                [g for g in grades if "reasoning_artifact" in g.verdict.flags],
+                touched,
                 f"{artifact.count} of {artifact.traces} reasoning traces of "
                 f"{artifact.model} end in '{artifact.suffix}'. "
                 + FLAG_FIXES["reasoning_artifact"],
             )
-        ]
+        )
     issues.sort(key=lambda issue: (-issue.weight, issue.key))
     return issues
 

@@ -132,13 +132,6 @@ RULES: tuple[Rule, ...] = (
         "'length'.",
     ),
     Rule(
-        "reasoning_artifact",
-        "afm_bug",
-        4,
-        "The reasoning ends in a junk suffix that the model's reasoning parser "
-        "leaves behind.",
-    ),
-    Rule(
         "throughput_outlier",
         "ok",
         5,
