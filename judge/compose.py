@@ -7,11 +7,12 @@ give byte-identical output (no clock, no randomness, stable sort orders).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
 import orjson
 
-from judge.grade import RunInfo, read_grades, write_summary
+from judge.grade import GRADES_FILE, RunInfo, iter_grades, read_run_info, write_summary
 from judge.markdown import code, inline
 from judge.report import (
     section_anomalies,
@@ -21,22 +22,23 @@ from judge.report import (
     section_quality,
     section_recommendations,
 )
-from judge.summary import summarise
+from judge.report_data import ReportData
+from judge.summary import SummaryBuilder
 from judge.verdict import CATEGORY_TITLES, Grade
 
 REPORT_FILE = "report.md"
 
 
-def _title(grades: list[Grade], info: RunInfo) -> list[str]:
-    models = Counter(g.record.base_model or g.record.model for g in grades)
-    variants = {g.record.label or g.record.display_name for g in grades}
+def _title(data: ReportData, info: RunInfo) -> list[str]:
+    models = Counter(row.base_model for row in data.rows)
+    variants = set(data.scores_by_variant)
     if len(models) == 1:
         subject = f"{next(iter(models))}, {len(variants)} variants"
     else:
         subject = f"{len(models)} models"
     lines = [f"## AFM Compatibility Report ({inline(subject)})", ""]
 
-    facts = [f"Run: {code(info.run_name)}", f"{len(grades)} records"]
+    facts = [f"Run: {code(info.run_name)}", f"{len(data.rows)} records"]
     meta = info.meta
     if meta is not None:
         if meta.afm_version:
@@ -57,18 +59,15 @@ def _title(grades: list[Grade], info: RunInfo) -> list[str]:
     return lines
 
 
-def _footer(grades: list[Grade], info: RunInfo) -> list[str]:
-    categories = Counter(g.verdict.category for g in grades)
+def _footer(data: ReportData) -> list[str]:
+    categories = Counter(row.category for row in data.rows)
     counts = ", ".join(
         f"{CATEGORY_TITLES[name]} {count}" for name, count in sorted(categories.items())
     )
-    judges = Counter(g.verdict.judge for g in grades)
-    judged_by = ", ".join(f"{name} ({count})" for name, count in sorted(judges.items()))
-    return [
-        "---",
-        "",
-        f"Verdicts: {counts}. Judged by: {judged_by}.",
-    ]
+    judged_by = ", ".join(
+        f"{name} ({count})" for name, count in sorted(data.judges.items())
+    )
+    return ["---", "", f"Verdicts: {counts}. Judged by: {judged_by}."]
 
 
 def per_test_block(grade: Grade) -> str:
@@ -79,50 +78,77 @@ def per_test_block(grade: Grade) -> str:
     detail = [CATEGORY_TITLES[verdict.category]]
     if verdict.flags:
         detail.append(", ".join(verdict.flags[:4]))
-    status = record.status
     rate = f"{record.tokens_per_sec:.2f} tok/s" if record.tokens_per_sec else "n/a tok/s"
     reason = inline(verdict.reason or "no reason given", 400)
     if verdict.evidence:
         reason += f' Evidence: "{inline(verdict.evidence, 100)}"'
     return (
         f"### {grade.index}. {name}\n"
-        f"**Score: {verdict.score}/5** · {' · '.join(detail)} | {status} | {rate}"
+        f"**Score: {verdict.score}/5** · {' · '.join(detail)} | {record.status} | {rate}"
         f" | judge: {inline(verdict.judge, 60)}\n"
         f"> {reason}"
     )
 
 
-def ai_scores_line(grades: list[Grade]) -> str:
-    entries = [{"i": grade.index, "s": grade.verdict.score} for grade in grades]
+def ai_scores_line(scores: Iterable[tuple[int, int]]) -> str:
+    entries = [{"i": index, "s": score} for index, score in scores]
     return f"<!-- AI_SCORES {orjson.dumps(entries).decode()} -->"
+
+
+def render_summary(data: ReportData, info: RunInfo) -> str:
+    """Return everything before the per-test blocks."""
+    parts = [
+        "\n".join(_title(data, info)),
+        section_broken(data),
+        section_anomalies(data, info),
+        section_comparison(data, info),
+        section_quality(data),
+        section_performance(data),
+        section_recommendations(data, info),
+        "\n".join(_footer(data)),
+        "## Per-test results",
+    ]
+    return "\n\n".join(parts) + "\n\n"
 
 
 def render_report(grades: list[Grade], info: RunInfo) -> str:
     """Return the whole report as Markdown, ending with the AI_SCORES line."""
     grades = sorted(grades, key=lambda grade: grade.index)
-    parts = [
-        "\n".join(_title(grades, info)),
-        section_broken(grades),
-        section_anomalies(grades, info),
-        section_comparison(grades, info),
-        section_quality(grades),
-        section_performance(grades),
-        section_recommendations(grades, info),
-        "\n".join(_footer(grades, info)),
-        "## Per-test results",
-        "\n\n".join(per_test_block(grade) for grade in grades),
-        ai_scores_line(grades),
-    ]
-    return "\n\n".join(parts) + "\n"
+    data = ReportData()
+    for grade in grades:
+        data.add(grade)
+    blocks = "\n\n".join(per_test_block(grade) for grade in grades)
+    scores = ai_scores_line((row.index, row.score) for row in data.rows)
+    return render_summary(data, info) + blocks + "\n\n" + scores + "\n"
 
 
 def compose_report(out_dir: Path) -> Path:
-    """Read the grades in `out_dir`, write report.md and summary.json there."""
-    info, grades = read_grades(out_dir)
-    report = render_report(grades, info)
+    """Write report.md and summary.json from the grades in `out_dir`.
+
+    Reads grades.jsonl twice: once for the summary sections, then again to
+    stream the per-test blocks, so whole grades are never all in memory.
+    """
+    info = read_run_info(out_dir)
+    data = ReportData()
+    summary = SummaryBuilder()
+    for grade in iter_grades(out_dir):
+        data.add(grade)
+        summary.add(grade)
+    if [row.index for row in data.rows] != list(range(len(data.rows))):
+        raise ValueError(
+            f"{out_dir / GRADES_FILE} is not in index order; grade the run again"
+        )
+
     path = out_dir / REPORT_FILE
     temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(report, encoding="utf-8")
+    with temporary.open("w", encoding="utf-8", newline="\n") as handle:
+        handle.write(render_summary(data, info))
+        for position, grade in enumerate(iter_grades(out_dir)):
+            if position:
+                handle.write("\n\n")
+            handle.write(per_test_block(grade))
+        handle.write("\n\n" + ai_scores_line((r.index, r.score) for r in data.rows))
+        handle.write("\n")
     temporary.replace(path)
-    write_summary(out_dir, summarise(grades, info))
+    write_summary(out_dir, summary.build(info))
     return path

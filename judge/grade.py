@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import orjson
@@ -215,12 +215,18 @@ def grade_run(
     return target, summary
 
 
-def read_grades(out_dir: Path) -> tuple[RunInfo, list[Grade]]:
-    """Read run.json and grades.jsonl from an output folder."""
-    info = RunInfo.model_validate(orjson.loads((out_dir / RUN_INFO_FILE).read_bytes()))
-    grades = []
+def read_run_info(out_dir: Path) -> RunInfo:
+    return RunInfo.model_validate(orjson.loads((out_dir / RUN_INFO_FILE).read_bytes()))
+
+
+def iter_grades(out_dir: Path) -> Iterator[Grade]:
+    """Yield the grades of an output folder one line at a time."""
     with (out_dir / GRADES_FILE).open("rb") as handle:
         for line in handle:
             if line.strip():
-                grades.append(Grade.model_validate(orjson.loads(line)))
-    return info, grades
+                yield Grade.model_validate(orjson.loads(line))
+
+
+def read_grades(out_dir: Path) -> tuple[RunInfo, list[Grade]]:
+    """Read run.json and every grade of grades.jsonl from an output folder."""
+    return read_run_info(out_dir), list(iter_grades(out_dir))

@@ -4,46 +4,35 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from judge.advice import FLAG_FIXES, flag_title
 from judge.errors import ERROR_TYPES, describe_cause
 from judge.grade import PairInfo, RunInfo
 from judge.markdown import code, inline, names, table
+from judge.report_data import RecordRow, ReportData
 from judge.rules import RULES_BY_FLAG
-from judge.verdict import CATEGORY_TITLES, Grade
+from judge.verdict import CATEGORY_TITLES
 
 WARN_BELOW = 3
 
 
-def _variant(grade: Grade) -> str:
-    return grade.record.label or grade.record.display_name or f"record {grade.index}"
+def _failure_groups(data: ReportData) -> dict[tuple[str, str], list[RecordRow]]:
+    groups: dict[tuple[str, str], list[RecordRow]] = defaultdict(list)
+    for row in data.rows:
+        if row.status == "FAIL":
+            groups[(row.error_type or "other", row.error_detail)].append(row)
+    return groups
 
 
-def _tok_s(grade: Grade) -> str:
-    rate = grade.record.tokens_per_sec
-    return f"{rate:.2f}" if rate is not None else "n/a"
-
-
-def section_broken(grades: list[Grade]) -> str:
+def section_broken(data: ReportData) -> str:
     """Section 1: failed requests grouped by error type, and models that never ran."""
-    failed = [g for g in grades if g.record.status == "FAIL"]
     lines = ["### 1) Broken Models", ""]
+    groups = _failure_groups(data)
+    failed = sum(len(members) for members in groups.values())
     if not failed:
-        lines.append(f"No request failed ({len(grades)} records).")
+        lines.append(f"No request failed ({len(data.rows)} records).")
         return "\n".join(lines)
-
-    groups: dict[tuple[str, str], list[Grade]] = defaultdict(list)
-    for grade in failed:
-        detail = next(
-            (
-                str(f.detail.get("error_detail", ""))
-                for f in grade.findings
-                if f.name == "request_failed"
-            ),
-            "",
-        )
-        groups[(grade.record.error_type or "other", detail)].append(grade)
 
     rows = []
     ordered = sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))
@@ -51,15 +40,15 @@ def section_broken(grades: list[Grade]) -> str:
         error_type = ERROR_TYPES[type_name]
         rows.append(
             [
-                f"{error_type.title}: {code(detail or members[0].record.error, 80)}",
-                names(_variant(g) for g in members),
+                f"{error_type.title}: {code(detail or members[0].error, 80)}",
+                names(row.variant for row in members),
                 len(members),
                 inline(describe_cause(error_type, detail)),
                 f"**{CATEGORY_TITLES[error_type.category]}**",
             ]
         )
     lines.append(
-        f"{len(failed)} of {len(grades)} requests failed, in {len(groups)} "
+        f"{failed} of {len(data.rows)} requests failed, in {len(groups)} "
         "error group(s)."
     )
     lines.append("")
@@ -71,18 +60,18 @@ def section_broken(grades: list[Grade]) -> str:
         )
     )
 
-    by_model: dict[str, list[Grade]] = defaultdict(list)
-    for grade in grades:
-        by_model[grade.record.base_model or grade.record.model].append(grade)
+    by_model: dict[str, list[RecordRow]] = defaultdict(list)
+    for row in data.rows:
+        by_model[row.base_model].append(row)
     dead = [
         (model, members)
         for model, members in sorted(by_model.items())
-        if all(g.record.status == "FAIL" for g in members)
+        if all(row.status == "FAIL" for row in members)
     ]
     if dead:
         lines.append("")
         for model, members in dead:
-            types = Counter(g.record.error_type or "other" for g in members)
+            types = Counter(row.error_type or "other" for row in members)
             kinds = ", ".join(ERROR_TYPES[t].title for t, _ in types.most_common())
             lines.append(
                 f"- {code(model)}: all {len(members)} requests failed ({kinds})."
@@ -90,38 +79,27 @@ def section_broken(grades: list[Grade]) -> str:
     return "\n".join(lines)
 
 
-def _flag_examples(grades: list[Grade]) -> dict[str, list[Grade]]:
-    examples: dict[str, list[Grade]] = defaultdict(list)
-    for grade in grades:
-        for flag in grade.verdict.flags:
-            examples[flag].append(grade)
-    return examples
+def _severity(flag: str) -> int:
+    rule = RULES_BY_FLAG.get(flag)
+    return rule.max_score if rule else 5
 
 
-def section_anomalies(grades: list[Grade], info: RunInfo) -> str:
+def section_anomalies(data: ReportData, info: RunInfo) -> str:
     """Section 2: every flag but failures, most severe first, with an example."""
     lines = ["### 2) Anomalies & Red Flags", ""]
-    examples = _flag_examples(grades)
-    examples.pop("request_failed", None)
-
-    def severity(item: tuple[str, list[Grade]]) -> tuple[int, int, str]:
-        rule = RULES_BY_FLAG.get(item[0])
-        return (rule.max_score if rule else 5, -len(item[1]), item[0])
-
-    rows = []
-    for flag, members in sorted(examples.items(), key=severity):
-        first = members[0]
-        evidence = next(
-            (f.evidence for f in first.findings if f.name == flag), first.verdict.evidence
-        )
-        rows.append(
-            [
-                f"{flag_title(flag)} ({code(flag)})",
-                len(members),
-                names(_variant(g) for g in members),
-                f"#{first.index}: \"{inline(evidence, 100)}\"",
-            ]
-        )
+    flags = {name: ex for name, ex in data.flags.items() if name != "request_failed"}
+    ordered = sorted(
+        flags.items(), key=lambda item: (_severity(item[0]), -len(item[1].indices), item[0])
+    )
+    rows = [
+        [
+            f"{flag_title(flag)} ({code(flag)})",
+            len(examples.indices),
+            names(examples.variants),
+            f"#{examples.indices[0]}: \"{inline(examples.first_evidence, 100)}\"",
+        ]
+        for flag, examples in ordered
+    ]
     if rows:
         lines.append(table(["Flag", "Records", "Variants", "Example"], rows, "lrll"))
     else:
@@ -145,7 +123,7 @@ def section_anomalies(grades: list[Grade], info: RunInfo) -> str:
         "thinking_budget_exhausted",
         "finish_reason_wrong",
     ]
-    clear = [flag for flag in checked if flag not in examples]
+    clear = [flag for flag in checked if flag not in flags]
     if clear:
         lines.append("")
         lines.append("Checked and not found: " + ", ".join(code(f) for f in clear) + ".")
@@ -159,16 +137,7 @@ class _Comparison:
     better: str
     worse: str
     notes: str
-    first_index: int = 0
-    labels_key: tuple[str, ...] = field(default_factory=tuple)
-
-
-def _mean_scores(grades: list[Grade], labels: list[str]) -> dict[str, float]:
-    scores: dict[str, list[int]] = defaultdict(list)
-    for grade in grades:
-        if _variant(grade) in labels:
-            scores[_variant(grade)].append(grade.verdict.score)
-    return {label: statistics.fmean(values) for label, values in scores.items()}
+    first_index: int
 
 
 def _rank(means: dict[str, float]) -> tuple[str, str]:
@@ -181,98 +150,86 @@ def _rank(means: dict[str, float]) -> tuple[str, str]:
     return better, worse
 
 
-def _flag_note(grades: list[Grade], label: str) -> str:
-    flags = Counter(
-        flag for g in grades if _variant(g) == label for flag in g.verdict.flags
-    )
+def _flag_note(data: ReportData, variant: str) -> str:
+    flags = data.flags_by_variant.get(variant)
     if not flags:
-        return f"{label}: no flag"
+        return f"{variant}: no flag"
     top = ", ".join(flag for flag, _ in flags.most_common(2))
-    return f"{label}: {top}"
+    return f"{variant}: {top}"
 
 
-def _pair_comparison(group: PairInfo, grades: list[Grade]) -> _Comparison:
-    labels = list(dict.fromkeys(group.labels))
-    relation = (
-        "streaming vs non-streaming" if group.kind == "stream" else "same request"
-    )
+def _pair_comparison(group: PairInfo, data: ReportData) -> _Comparison:
+    variants = list(dict.fromkeys(group.labels))
+    relation = "streaming vs non-streaming" if group.kind == "stream" else "same request"
     relation += f" ({group.basis})"
+    records = "#" + ", #".join(map(str, group.indices))
     if group.consistent:
         return _Comparison(
-            labels,
+            variants,
             relation,
             "Tie",
             "Tie",
-            f"identical output in {len(group.indices)} records "
-            f"(#{', #'.join(map(str, group.indices))})",
+            f"identical output in {len(group.indices)} records ({records})",
             group.indices[0],
-            tuple(sorted(labels)),
         )
-    by_index = {g.index: g for g in grades}
-    members = [by_index[i] for i in group.indices if i in by_index]
-    means: dict[str, list[int]] = defaultdict(list)
-    for grade in members:
-        means[_variant(grade)].append(grade.verdict.score)
-    better, worse = _rank({k: statistics.fmean(v) for k, v in means.items()})
+    scores: dict[str, list[int]] = defaultdict(list)
+    for index in group.indices:
+        row = data.row(index)
+        scores[row.variant].append(row.score)
+    better, worse = _rank({k: statistics.fmean(v) for k, v in scores.items()})
     return _Comparison(
-        labels,
+        variants,
         relation,
         better,
         worse,
-        f"outputs differ from character {group.first_difference} "
-        f"(records #{', #'.join(map(str, group.indices))})",
+        f"outputs differ from character {group.first_difference} (records {records})",
         group.indices[0],
-        tuple(sorted(labels)),
     )
 
 
-def _prompt_families(grades: list[Grade]) -> list[tuple[list[str], list[int]]]:
-    """Group variants that share a non-baseline prompt (same model)."""
-    labels_by_prompt: dict[tuple[str, str], list[str]] = defaultdict(list)
+def _prompt_families(data: ReportData) -> list[tuple[list[str], int]]:
+    """Return variants of one model that share a non-baseline prompt."""
+    variants_by_prompt: dict[tuple[str, str], dict[str, None]] = defaultdict(dict)
     first_index: dict[tuple[str, str], int] = {}
-    for grade in grades:
-        record = grade.record
-        if record.is_baseline or not record.prompt:
+    for row in data.rows:
+        if row.is_baseline or not row.prompt:
             continue
-        key = (record.base_model, record.prompt_key)
-        first_index.setdefault(key, grade.index)
-        if _variant(grade) not in labels_by_prompt[key]:
-            labels_by_prompt[key].append(_variant(grade))
-    families: dict[tuple[str, ...], list[int]] = {}
-    for key, labels in labels_by_prompt.items():
-        if len(labels) >= 2:
-            families.setdefault(tuple(labels), []).append(first_index[key])
-    return [(list(labels), indices) for labels, indices in families.items()]
+        key = (row.base_model, row.prompt_key)
+        first_index.setdefault(key, row.index)
+        variants_by_prompt[key].setdefault(row.variant, None)
+    families: dict[tuple[str, ...], int] = {}
+    for key, variants in variants_by_prompt.items():
+        if len(variants) >= 2:
+            families.setdefault(tuple(variants), first_index[key])
+    return [(list(variants), index) for variants, index in families.items()]
 
 
-def section_comparison(grades: list[Grade], info: RunInfo) -> str:
+def section_comparison(data: ReportData, info: RunInfo) -> str:
     """Section 3: detected pairs and groups of variants, with better and worse."""
     lines = ["### 3) Variant Comparison", ""]
-    comparisons: list[_Comparison] = []
-    seen: set[tuple[str, ...]] = set()
-    for group in info.pair_groups:
-        comparison = _pair_comparison(group, grades)
-        comparisons.append(comparison)
+    comparisons = [_pair_comparison(group, data) for group in info.pair_groups]
+    covered = {tuple(sorted(c.variants)) for c in comparisons}
 
-    paired_label_sets = {c.labels_key for c in comparisons}
-    for labels, indices in _prompt_families(grades):
-        key = tuple(sorted(labels))
-        if key in paired_label_sets or key in seen:
+    for variants, first_index in _prompt_families(data):
+        key = tuple(sorted(variants))
+        if key in covered:
             continue
-        seen.add(key)
-        means = _mean_scores(grades, labels)
+        covered.add(key)
+        means = {
+            variant: statistics.fmean(data.scores_by_variant[variant])
+            for variant in variants
+        }
         better, worse = _rank(means)
-        score_note = ", ".join(f"{label} {means[label]:.1f}" for label in labels)
-        flag_notes = "; ".join(_flag_note(grades, label) for label in labels[:4])
+        score_note = ", ".join(f"{variant} {means[variant]:.1f}" for variant in variants)
+        flag_notes = "; ".join(_flag_note(data, variant) for variant in variants[:4])
         comparisons.append(
             _Comparison(
-                labels,
+                variants,
                 "same prompt, different settings",
                 better,
                 worse,
                 f"mean score {score_note}. {flag_notes}",
-                min(indices),
-                key,
+                first_index,
             )
         )
 
@@ -297,7 +254,7 @@ def _rating(value: int | None) -> str:
     return f"{value} ⚠" if value < WARN_BELOW else str(value)
 
 
-def section_quality(grades: list[Grade]) -> str:
+def section_quality(data: ReportData) -> str:
     """Section 4: coherence and relevance per record."""
     lines = [
         "### 4) Quality Assessment (Coherence/Relevance 1-5)",
@@ -307,19 +264,18 @@ def section_quality(grades: list[Grade]) -> str:
         "",
     ]
     rows = []
-    for grade in grades:
-        verdict = grade.verdict
-        note = CATEGORY_TITLES[verdict.category]
-        if verdict.flags:
-            note += ": " + ", ".join(verdict.flags[:2])
+    for row in data.rows:
+        note = CATEGORY_TITLES[row.category]
+        if row.flags:
+            note += ": " + ", ".join(row.flags[:2])
         rows.append(
             [
-                grade.index,
-                code(_variant(grade), 60),
-                inline(grade.record.prompt, 48) or "—",
-                _rating(verdict.coherence),
-                _rating(verdict.relevance),
-                verdict.score,
+                row.index,
+                code(row.variant, 60),
+                inline(row.prompt, 48) or "—",
+                _rating(row.coherence),
+                _rating(row.relevance),
+                row.score,
                 inline(note, 80),
             ]
         )
@@ -329,17 +285,17 @@ def section_quality(grades: list[Grade]) -> str:
     return "\n".join(lines)
 
 
-def section_performance(grades: list[Grade]) -> str:
+def section_performance(data: ReportData) -> str:
     """Section 5: throughput per record, fastest first, failures last."""
     lines = ["### 5) Performance Summary (sorted by tokens/sec)", ""]
-    measured = [g for g in grades if g.record.tokens_per_sec is not None]
-    unmeasured = [g for g in grades if g.record.tokens_per_sec is None]
-    measured.sort(key=lambda g: (-g.record.tokens_per_sec, g.index))
+    measured = [row for row in data.rows if row.tokens_per_sec is not None]
+    unmeasured = [row for row in data.rows if row.tokens_per_sec is None]
+    measured.sort(key=lambda row: (-row.tokens_per_sec, row.index))
 
     by_model: dict[str, list[float]] = defaultdict(list)
-    for grade in measured:
-        if grade.record.status != "FAIL":
-            by_model[grade.record.base_model].append(grade.record.tokens_per_sec)
+    for row in measured:
+        if row.status != "FAIL":
+            by_model[row.base_model].append(row.tokens_per_sec)
     for model, rates in sorted(by_model.items()):
         lines.append(
             f"- {code(model)}: median {statistics.median(rates):.2f} tok/s over "
@@ -349,22 +305,18 @@ def section_performance(grades: list[Grade]) -> str:
         lines.append("")
 
     rows = []
-    for grade in measured + unmeasured:
-        flags = [
-            f.name
-            for f in grade.findings
-            if f.name in ("throughput_outlier", "overhead_dominated")
-        ]
-        if grade.record.status == "FAIL":
-            flags.append(grade.record.error_type or "failed")
-        tokens = grade.record.completion_tokens
+    for row in measured + unmeasured:
+        flags = list(row.performance_flags)
+        if row.status == "FAIL":
+            flags.append(row.error_type or "failed")
+        rate = row.tokens_per_sec
         rows.append(
             [
-                grade.index,
-                code(_variant(grade), 60),
-                _tok_s(grade),
-                tokens if tokens is not None else "n/a",
-                grade.record.status,
+                row.index,
+                code(row.variant, 60),
+                f"{rate:.2f}" if rate is not None else "n/a",
+                row.completion_tokens if row.completion_tokens is not None else "n/a",
+                row.status,
                 ", ".join(flags) or "—",
             ]
         )
@@ -377,62 +329,61 @@ class _Issue:
     key: str
     category: str
     severity: int
-    grades: list[Grade]
+    variants: list[str]
+    count: int
     text: str
 
     @property
     def weight(self) -> int:
-        return self.severity * len(self.grades)
+        return self.severity * self.count
 
 
-def _issues(grades: list[Grade], info: RunInfo) -> list[_Issue]:
+def _issues(data: ReportData, info: RunInfo) -> list[_Issue]:
     issues: list[_Issue] = []
-    failed: dict[str, list[Grade]] = defaultdict(list)
-    for grade in grades:
-        if grade.record.status == "FAIL":
-            failed[grade.record.error_type or "other"].append(grade)
+    failed: dict[str, list[RecordRow]] = defaultdict(list)
+    for row in data.rows:
+        if row.status == "FAIL":
+            failed[row.error_type or "other"].append(row)
     for type_name, members in failed.items():
         error_type = ERROR_TYPES[type_name]
-        detail = next(
-            (
-                str(f.detail.get("error_detail", ""))
-                for f in members[0].findings
-                if f.name == "request_failed"
-            ),
-            "",
-        )
+        cause = describe_cause(error_type, members[0].error_detail)
         issues.append(
             _Issue(
                 f"failed:{type_name}",
                 error_type.category,
                 5,
-                members,
-                f"{error_type.title}: {describe_cause(error_type, detail)}.",
+                [row.variant for row in members],
+                len(members),
+                f"{error_type.title}: {cause}.",
             )
         )
 
-    for flag, members in _flag_examples(grades).items():
+    for flag, examples in data.flags.items():
         rule = RULES_BY_FLAG.get(flag)
         if flag == "request_failed" or rule is None or rule.category == "ok":
             continue
         category = rule.category
         if flag == "thinking_budget_exhausted":
             # The per-record verdicts decide: a looping model is model quality.
-            category = Counter(g.verdict.category for g in members).most_common(1)[0][0]
+            verdicts = Counter(data.row(i).category for i in examples.indices)
+            category = verdicts.most_common(1)[0][0]
         fix = FLAG_FIXES.get(flag, "")
         issues.append(
-            _Issue(flag, category, 6 - rule.max_score, members, f"{flag_title(flag)}. {fix}")
+            _Issue(
+                flag,
+                category,
+                6 - rule.max_score,
+                list(examples.variants),
+                len(examples.indices),
+                f"{flag_title(flag)}. {fix}",
+            )
         )
 
     for artifact in info.artifacts:
         touched = [
-            g
-            for g in grades
-            if g.record.base_model == artifact.model
-            and any(
-                f.name == "reasoning_artifact" and f.detail.get("suffix") == artifact.suffix
-                for f in g.findings
-            )
+            row.variant
+            for row in data.rows
+            if row.base_model == artifact.model and row.artifact_suffix == artifact.suffix
         ]
         issues.append(
             _Issue(
@@ -440,6 +391,7 @@ def _issues(grades: list[Grade], info: RunInfo) -> list[_Issue]:
                 "afm_bug",
                 2,
                 touched,
+                len(touched),
                 f"{artifact.count} of {artifact.traces} reasoning traces of "
                 f"{artifact.model} end in '{artifact.suffix}'. "
                 + FLAG_FIXES["reasoning_artifact"],
@@ -449,10 +401,10 @@ def _issues(grades: list[Grade], info: RunInfo) -> list[_Issue]:
     return issues
 
 
-def section_recommendations(grades: list[Grade], info: RunInfo) -> str:
+def section_recommendations(data: ReportData, info: RunInfo) -> str:
     """Section 6: issues ordered by severity times records affected."""
     lines = ["### 6) Recommendations (Prioritized)", ""]
-    issues = _issues(grades, info)
+    issues = _issues(data, info)
     headings = [
         ("Likely AFM bug", {"afm_bug"}),
         ("Model quality issue", {"model_quality", "model_incompat"}),
@@ -466,30 +418,24 @@ def section_recommendations(grades: list[Grade], info: RunInfo) -> str:
         if not selected:
             lines.append("- None found.")
         for position, issue in enumerate(selected, start=1):
-            variants = names((_variant(g) for g in issue.grades), 4)
-            kind = ""
-            if issue.category == "model_incompat":
-                kind = " (model incompatibility)"
+            kind = " (model incompatibility)" if issue.category == "model_incompat" else ""
             lines.append(
-                f"{position}. {inline(issue.text)}{kind} — {len(issue.grades)} "
-                f"record(s): {variants}."
+                f"{position}. {inline(issue.text)}{kind} — {issue.count} record(s): "
+                f"{names(issue.variants, 4)}."
             )
         lines.append("")
 
     lines.append("**Working well**")
-    by_variant: dict[str, list[Grade]] = defaultdict(list)
-    for grade in grades:
-        by_variant[_variant(grade)].append(grade)
     good = [
-        label
-        for label, members in by_variant.items()
-        if all(g.verdict.category == "ok" for g in members)
+        variant
+        for variant, categories in data.categories_by_variant.items()
+        if categories == {"ok"}
     ]
     consistent = [g for g in info.pair_groups if g.consistent]
     if good:
         lines.append(
-            f"- {len(good)} of {len(by_variant)} variants had no problem in any "
-            f"record: {names(good, 12)}."
+            f"- {len(good)} of {len(data.categories_by_variant)} variants had no "
+            f"problem in any record: {names(good, 12)}."
         )
     for group in consistent:
         what = "streaming and non-streaming" if group.kind == "stream" else "repeated"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
@@ -28,29 +29,48 @@ class RunSummary(BaseModel):
     error_types: dict[str, int] = Field(default_factory=dict)
 
 
-def summarise(grades: list[Grade], info: RunInfo) -> RunSummary:
-    """Count verdicts by score, category, flag and error type."""
-    categories = Counter({category: 0 for category in CATEGORIES})
-    scores: Counter[str] = Counter()
-    flags: Counter[str] = Counter()
-    error_types: Counter[str] = Counter()
-    for grade in grades:
-        categories[grade.verdict.category] += 1
-        scores[str(grade.verdict.score)] += 1
-        flags.update(grade.verdict.flags)
-        if grade.record.error_type:
-            error_types[grade.record.error_type] += 1
+class SummaryBuilder:
+    """Count verdicts one grade at a time."""
 
-    total = sum(grade.verdict.score for grade in grades)
-    return RunSummary(
-        run_name=info.run_name,
-        records=len(grades),
-        failed=sum(1 for grade in grades if grade.record.status == "FAIL"),
-        skipped_lines=len(info.skipped_lines),
-        judges=info.judges,
-        mean_score=round(total / len(grades), 2) if grades else None,
-        scores=dict(sorted(scores.items())),
-        categories=dict(categories),
-        flags=dict(sorted(flags.items())),
-        error_types=dict(sorted(error_types.items())),
-    )
+    def __init__(self) -> None:
+        self.records = 0
+        self.failed = 0
+        self.total_score = 0
+        self.categories = Counter({category: 0 for category in CATEGORIES})
+        self.scores: Counter[str] = Counter()
+        self.flags: Counter[str] = Counter()
+        self.error_types: Counter[str] = Counter()
+
+    def add(self, grade: Grade) -> None:
+        self.records += 1
+        self.total_score += grade.verdict.score
+        self.categories[grade.verdict.category] += 1
+        self.scores[str(grade.verdict.score)] += 1
+        self.flags.update(grade.verdict.flags)
+        if grade.record.status == "FAIL":
+            self.failed += 1
+        if grade.record.error_type:
+            self.error_types[grade.record.error_type] += 1
+
+    def build(self, info: RunInfo) -> RunSummary:
+        mean = round(self.total_score / self.records, 2) if self.records else None
+        return RunSummary(
+            run_name=info.run_name,
+            records=self.records,
+            failed=self.failed,
+            skipped_lines=len(info.skipped_lines),
+            judges=info.judges,
+            mean_score=mean,
+            scores=dict(sorted(self.scores.items())),
+            categories=dict(self.categories),
+            flags=dict(sorted(self.flags.items())),
+            error_types=dict(sorted(self.error_types.items())),
+        )
+
+
+def summarise(grades: Iterable[Grade], info: RunInfo) -> RunSummary:
+    """Count verdicts by score, category, flag and error type."""
+    builder = SummaryBuilder()
+    for grade in grades:
+        builder.add(grade)
+    return builder.build(info)
