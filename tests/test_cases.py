@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import orjson
@@ -652,19 +651,15 @@ def test_cli_missing_file_is_usage_error(tmp_path):
     assert "does not exist" in result.output
 
 
-def test_cli_without_collect_module(cases_dir, monkeypatch):
-    real_find_spec = importlib.util.find_spec
-
-    def find_spec_without_collect(name, *args, **kwargs):
-        if name == "judge.collect":
-            return None
-        return real_find_spec(name, *args, **kwargs)
-
-    monkeypatch.setattr(importlib.util, "find_spec", find_spec_without_collect)
-    result = run_cli(str(cases_dir / "sample-prompts.txt"))
+def test_cli_run_without_afm_binary(cases_dir, monkeypatch, tmp_path):
+    monkeypatch.delenv("AFM_BIN", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    output = tmp_path / "run.jsonl"
+    result = run_cli(str(cases_dir / "sample-prompts.txt"), "-o", str(output))
 
     assert result.exit_code == 1
-    assert "collect without --dry-run is not available yet" in result.output
+    assert "AFM binary not found: pass --afm-bin PATH, set AFM_BIN" in result.output
+    assert not output.exists()
 
 
 # --- The project's own suites -----------------------------------------------
