@@ -66,6 +66,14 @@ class Verdict(BaseModel):
     evidence: str = ""
     reason: str = ""
     judge: str = "rules"
+    # Judgment flags the judge overruled, and why.
+    overruled: list[str] = Field(default_factory=list)
+    overrule_reason: str = ""
+    # Where a hard fact changed the judge's answer, e.g. "score 4→1 by request_failed".
+    bounded_by: list[str] = Field(default_factory=list)
+    # Set when the judge model failed and the rules judge's verdict stands in.
+    judge_error: str | None = None
+    prompt_hash: str | None = None
 
     @field_validator("evidence")
     @classmethod
@@ -112,3 +120,5 @@ class Grade(BaseModel):
     verdict: Verdict
     findings: list[Finding] = Field(default_factory=list)
     record: RecordSummary
+    # Each judge's own verdict when a panel graded the run.
+    panel: list[Verdict] = Field(default_factory=list)
