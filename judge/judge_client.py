@@ -1,0 +1,230 @@
+"""Call a judge model through instructor, with transport retries around it.
+
+Two layers, kept apart: instructor re-asks the model when its answer does not
+validate (up to `max_reasks` times), and tenacity retries the whole call on
+transport errors (429, 5xx, timeouts, lost connections) with exponential
+backoff and jitter, honouring Retry-After. The openai client's own retries are
+off so that only tenacity decides.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import urlparse
+
+import instructor
+import openai
+from instructor.core.exceptions import InstructorRetryException
+from pydantic import BaseModel
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+log = logging.getLogger(__name__)
+
+Answer = TypeVar("Answer", bound=BaseModel)
+
+MODES = {
+    "tools": instructor.Mode.TOOLS,
+    "json": instructor.Mode.JSON,
+    "md_json": instructor.Mode.MD_JSON,
+    "json_schema": instructor.Mode.JSON_SCHEMA,
+}
+# The longest wait a Retry-After header may impose, in seconds.
+MAX_RETRY_AFTER_S = 60.0
+
+
+class JudgeCallError(Exception):
+    """The judge gave no valid answer after every retry and re-ask."""
+
+    def __init__(self, message: str, usage: dict[str, int] | None = None) -> None:
+        super().__init__(message)
+        self.usage = usage or {}
+
+
+@dataclass
+class JudgeEndpoint:
+    """Where and how to reach one judge model."""
+
+    model: str
+    base_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    mode: str | None = None
+    timeout_s: float = 120.0
+    max_attempts: int = 4
+    max_reasks: int = 2
+    backoff_s: float = 1.0
+    max_backoff_s: float = 30.0
+    max_tokens: int = 600
+
+    @property
+    def name(self) -> str:
+        return self.model
+
+    @property
+    def endpoint(self) -> str:
+        return self.base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+
+    def chosen_mode(self) -> str:
+        """Return the structured-output mode: the override, else one per endpoint.
+
+        OpenAI's own API enforces JSON schemas, so it gets json_schema. Other
+        endpoints get tools: llama-cpp-python 0.3's server, for one, constrains
+        forced tool arguments with a grammar but rejects json_schema
+        response formats.
+        """
+        if self.mode:
+            return self.mode
+        host = urlparse(self.endpoint).hostname or ""
+        return "json_schema" if host == "api.openai.com" else "tools"
+
+
+@dataclass
+class CallStats:
+    """Counters shared by every call of one judge."""
+
+    calls: int = 0
+    transport_retries: int = 0
+    reasks: int = 0
+    failures: int = 0
+    cache_hits: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def add_usage(self, usage: dict[str, int]) -> None:
+        self.prompt_tokens += usage.get("prompt_tokens", 0)
+        self.completion_tokens += usage.get("completion_tokens", 0)
+
+
+def _transport_cause(exc: BaseException) -> BaseException:
+    """Return the API error behind an instructor exception, or `exc` itself."""
+    if isinstance(exc, InstructorRetryException) and exc.__cause__ is not None:
+        return exc.__cause__
+    return exc
+
+
+def is_transport_error(exc: BaseException) -> bool:
+    cause = _transport_cause(exc)
+    if isinstance(cause, (openai.APITimeoutError, openai.APIConnectionError)):
+        return True
+    if isinstance(cause, openai.APIStatusError):
+        return cause.status_code == 429 or cause.status_code >= 500
+    return False
+
+
+def retry_after_seconds(exc: BaseException) -> float | None:
+    """Read Retry-After (seconds or an HTTP date) or retry-after-ms from the error."""
+    cause = _transport_cause(exc)
+    response = getattr(cause, "response", None)
+    headers = getattr(response, "headers", None)
+    if not headers:
+        return None
+    if headers.get("retry-after-ms"):
+        try:
+            return float(headers["retry-after-ms"]) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value)
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+class JudgeClient:
+    """An instructor client for one endpoint, with retry accounting."""
+
+    def __init__(self, endpoint: JudgeEndpoint, stats: CallStats) -> None:
+        self.endpoint = endpoint
+        self.stats = stats
+        api_key = endpoint.api_key or os.environ.get("OPENAI_API_KEY") or "not-needed"
+        raw = openai.AsyncOpenAI(
+            base_url=endpoint.endpoint,
+            api_key=api_key,
+            timeout=endpoint.timeout_s,
+            max_retries=0,
+        )
+        self.mode_name = endpoint.chosen_mode()
+        self.client = instructor.from_openai(raw, mode=MODES[self.mode_name])
+        self.client.on("parse:error", self._count_reask)
+        self._backoff = wait_exponential_jitter(
+            initial=endpoint.backoff_s, max=endpoint.max_backoff_s
+        )
+
+    def _count_reask(self, *_: Any, **__: Any) -> None:
+        self.stats.reasks += 1
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        retry_after = retry_after_seconds(exc) if exc else None
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), MAX_RETRY_AFTER_S)
+        return self._backoff(state)
+
+    def _before_sleep(self, state: RetryCallState) -> None:
+        # tenacity computes the wait even for the attempt that ends the
+        # retries, so retries are counted here, where it really sleeps.
+        self.stats.transport_retries += 1
+        exc = state.outcome.exception() if state.outcome else None
+        log.info(
+            "judge %s: %s; retrying in %.1f s (attempt %d of %d)",
+            self.endpoint.model,
+            type(_transport_cause(exc)).__name__ if exc else "error",
+            state.next_action.sleep if state.next_action else 0.0,
+            state.attempt_number + 1,
+            self.endpoint.max_attempts,
+        )
+
+    async def ask(
+        self, response_model: type[Answer], messages: list[dict]
+    ) -> tuple[Answer, dict[str, int]]:
+        """Return the validated answer and its token usage; raise JudgeCallError."""
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(is_transport_error),
+            stop=stop_after_attempt(self.endpoint.max_attempts),
+            wait=self._wait,
+            before_sleep=self._before_sleep,
+            reraise=True,
+        )
+        self.stats.calls += 1
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    answer, completion = await self.client.chat.completions.create_with_completion(
+                        model=self.endpoint.model,
+                        response_model=response_model,
+                        messages=messages,
+                        max_retries=self.endpoint.max_reasks,
+                        temperature=0,
+                        max_tokens=self.endpoint.max_tokens,
+                    )
+        except Exception as exc:  # every failure becomes a rules-judge fallback
+            self.stats.failures += 1
+            cause = _transport_cause(exc)
+            usage = _usage_dict(getattr(exc, "total_usage", None))
+            message = f"{type(cause).__name__}: {str(cause)[:200]}"
+            raise JudgeCallError(message, usage) from exc
+
+        usage = _usage_dict(getattr(answer, "_total_usage", None) or completion.usage)
+        return answer, usage
+
+
+def _usage_dict(usage: Any) -> dict[str, int]:
+    if usage is None:
+        return {}
+    return {
+        "prompt_tokens": int(getattr(usage, "prompt_tokens", 0) or 0),
+        "completion_tokens": int(getattr(usage, "completion_tokens", 0) or 0),
+    }
