@@ -26,6 +26,12 @@ def main(verbose: int) -> None:
     elif verbose >= 2:
         level = logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # instructor logs every failed attempt at ERROR and the HTTP clients log
+    # every request at INFO; grade reports both in its own words.
+    quiet_level = logging.DEBUG if verbose >= 2 else logging.CRITICAL
+    logging.getLogger("instructor").setLevel(quiet_level)
+    for name in ("httpx", "httpx2", "httpcore", "openai"):
+        logging.getLogger(name).setLevel(max(quiet_level, logging.WARNING))
 
 
 main.add_command(collect)

@@ -15,6 +15,8 @@ import orjson
 from judge.grade import GRADES_FILE, RunInfo, iter_grades, read_run_info, write_summary
 from judge.markdown import code, inline
 from judge.report import (
+    judge_usage_lines,
+    section_agreement,
     section_anomalies,
     section_broken,
     section_comparison,
@@ -59,7 +61,7 @@ def _title(data: ReportData, info: RunInfo) -> list[str]:
     return lines
 
 
-def _footer(data: ReportData) -> list[str]:
+def _footer(data: ReportData, info: RunInfo) -> list[str]:
     categories = Counter(row.category for row in data.rows)
     counts = ", ".join(
         f"{CATEGORY_TITLES[name]} {count}" for name, count in sorted(categories.items())
@@ -67,7 +69,11 @@ def _footer(data: ReportData) -> list[str]:
     judged_by = ", ".join(
         f"{name} ({count})" for name, count in sorted(data.judges.items())
     )
-    return ["---", "", f"Verdicts: {counts}. Judged by: {judged_by}."]
+    lines = ["---", "", f"Verdicts: {counts}. Judged by: {judged_by}."]
+    usage = judge_usage_lines(info)
+    if usage:
+        lines += [""] + usage
+    return lines
 
 
 def per_test_block(grade: Grade) -> str:
@@ -105,10 +111,11 @@ def render_summary(data: ReportData, info: RunInfo) -> str:
         section_quality(data),
         section_performance(data),
         section_recommendations(data, info),
-        "\n".join(_footer(data)),
+        section_agreement(data, info),
+        "\n".join(_footer(data, info)),
         "## Per-test results",
     ]
-    return "\n\n".join(parts) + "\n\n"
+    return "\n\n".join(part for part in parts if part) + "\n\n"
 
 
 def render_report(grades: list[Grade], info: RunInfo) -> str:

@@ -18,6 +18,8 @@ from pydantic import BaseModel, Field
 
 from judge import __version__
 from judge.analysis import RunFindings, analyse_records
+from judge.grade_judges import JudgeOptions, JudgeStatsInfo, judge_run
+from judge.panel import AgreementInfo, Disagreement
 from judge.errors import classify_error
 from judge.records import RunMeta, RunRecord
 from judge.rules import rules_verdict
@@ -66,6 +68,10 @@ class RunInfo(BaseModel):
     artifacts: list[ArtifactInfo] = Field(default_factory=list)
     pair_groups: list[PairInfo] = Field(default_factory=list)
     judges: list[str] = Field(default_factory=list)
+    judge_stats: list[JudgeStatsInfo] = Field(default_factory=list)
+    agreement: list[AgreementInfo] = Field(default_factory=list)
+    disagreements: list[Disagreement] = Field(default_factory=list)
+    prompt_hash: str | None = None
     afm_judge_version: str = __version__
 
 
@@ -201,15 +207,36 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 def grade_run(
-    run_path: Path, out_dir: Path | None = None, judge: VerdictFunction = rules_judge,
-    judge_names: list[str] | None = None,
+    run_path: Path,
+    out_dir: Path | None = None,
+    options: JudgeOptions | None = None,
 ) -> tuple[Path, RunSummary]:
-    """Grade the run at `run_path` and write the results; return folder and summary."""
+    """Grade the run at `run_path` and write the results; return folder and summary.
+
+    Without judges in `options`, the rules judge grades offline. With judges,
+    every record gets the judges' combined verdict, and the rules verdict
+    stands in wherever every judge failed.
+    """
     run = load_run(run_path)
     target = out_dir or default_out_dir(run_path)
     findings = analyse_records(run.records)
-    grades = grade_records(run, findings, judge)
-    info = build_run_info(run, findings, judge_names or ["rules"])
+    grades = grade_records(run, findings, rules_judge)
+    info = build_run_info(run, findings, ["rules"])
+
+    if options is not None and options.judges:
+        rules = {grade.index: grade.verdict for grade in grades}
+        options.log_dir = options.log_dir or target
+        outcome = judge_run(run, findings, rules, options)
+        for grade in grades:
+            grade.verdict = outcome.verdicts[grade.index]
+            if len(outcome.stats) > 1:
+                grade.panel = outcome.per_judge[grade.index]
+        info.judges = [stats.name for stats in outcome.stats]
+        info.judge_stats = outcome.stats
+        info.agreement = outcome.panel.agreement
+        info.disagreements = outcome.panel.disagreements
+        info.prompt_hash = outcome.prompt_hash
+
     summary = write_grades(target, grades, info)
     log.info("graded %d records of %s into %s", len(grades), run_path, target)
     return target, summary

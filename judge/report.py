@@ -446,3 +446,64 @@ def section_recommendations(data: ReportData, info: RunInfo) -> str:
     if not good and not consistent:
         lines.append("- Nothing in this run passed every check.")
     return "\n".join(lines).rstrip()
+
+
+def section_agreement(data: ReportData, info: RunInfo) -> str | None:
+    """Judge agreement for a panel: exact, within one point, Cohen's kappa."""
+    if not info.agreement:
+        return None
+    lines = ["### Judge agreement", ""]
+    rows = []
+    for pair in info.agreement:
+        kappa = "n/a" if pair.category_kappa is None else f"{pair.category_kappa:.2f}"
+        rows.append(
+            [
+                code(pair.judges[0]),
+                code(pair.judges[1]),
+                pair.records,
+                f"{pair.exact:.0%}",
+                f"{pair.within_one:.0%}",
+                kappa,
+            ]
+        )
+    lines.append(
+        table(
+            ["Judge", "Judge", "Records", "Same score", "Within ±1", "Category κ"],
+            rows,
+            "llrrrr",
+        )
+    )
+    if info.disagreements:
+        lines.append("")
+        lines.append(
+            f"Records the judges disagree on (2+ points or category), "
+            f"{len(info.disagreements)}:"
+        )
+        for entry in info.disagreements[:50]:
+            votes = ", ".join(
+                f"{judge} {entry.scores[judge]} ({entry.categories[judge]})"
+                for judge in entry.scores
+            )
+            lines.append(f"- #{entry.index} {code(data.row(entry.index).variant)}: {votes}")
+        if len(info.disagreements) > 50:
+            lines.append(f"- +{len(info.disagreements) - 50} more")
+    return "\n".join(lines)
+
+
+def judge_usage_lines(info: RunInfo) -> list[str]:
+    """Footer lines: what each judge cost, retried and fell back on."""
+    lines = []
+    for stats in info.judge_stats:
+        cost = ""
+        if stats.estimated_cost_usd is not None:
+            cost = f"; estimated cost ${stats.estimated_cost_usd:.4f} at list prices"
+        lines.append(
+            f"Judge {code(stats.name)} ({stats.mode} mode): {stats.calls} calls, "
+            f"{stats.cache_hits} cached, {stats.transport_retries} transport "
+            f"retries, {stats.reasks} re-asks, {stats.fallbacks} records kept the "
+            f"rules verdict; {stats.prompt_tokens:,} prompt + "
+            f"{stats.completion_tokens:,} completion tokens{cost}."
+        )
+    if info.prompt_hash:
+        lines.append(f"Judge prompts: {code(info.prompt_hash)}.")
+    return lines

@@ -27,6 +27,13 @@ class RunSummary(BaseModel):
     categories: dict[str, int] = Field(default_factory=dict)
     flags: dict[str, int] = Field(default_factory=dict)
     error_types: dict[str, int] = Field(default_factory=dict)
+    # Records whose judge model failed, so the rules verdict stands.
+    judge_fallbacks: int = 0
+    judge_calls: int = 0
+    judge_cache_hits: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    estimated_cost_usd: float | None = None
 
 
 class SummaryBuilder:
@@ -40,6 +47,7 @@ class SummaryBuilder:
         self.scores: Counter[str] = Counter()
         self.flags: Counter[str] = Counter()
         self.error_types: Counter[str] = Counter()
+        self.judge_fallbacks = 0
 
     def add(self, grade: Grade) -> None:
         self.records += 1
@@ -51,9 +59,13 @@ class SummaryBuilder:
             self.failed += 1
         if grade.record.error_type:
             self.error_types[grade.record.error_type] += 1
+        if grade.verdict.judge_error is not None:
+            self.judge_fallbacks += 1
 
     def build(self, info: RunInfo) -> RunSummary:
         mean = round(self.total_score / self.records, 2) if self.records else None
+        costs = [s.estimated_cost_usd for s in info.judge_stats]
+        known = [cost for cost in costs if cost is not None]
         return RunSummary(
             run_name=info.run_name,
             records=self.records,
@@ -65,6 +77,12 @@ class SummaryBuilder:
             categories=dict(self.categories),
             flags=dict(sorted(self.flags.items())),
             error_types=dict(sorted(self.error_types.items())),
+            judge_fallbacks=self.judge_fallbacks,
+            judge_calls=sum(s.calls for s in info.judge_stats),
+            judge_cache_hits=sum(s.cache_hits for s in info.judge_stats),
+            prompt_tokens=sum(s.prompt_tokens for s in info.judge_stats),
+            completion_tokens=sum(s.completion_tokens for s in info.judge_stats),
+            estimated_cost_usd=round(sum(known), 4) if known else None,
         )
 
 
