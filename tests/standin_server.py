@@ -12,6 +12,8 @@ colours, cut at the first stop string. STANDIN_SCENARIO picks a fault:
 - crash: a request whose prompt contains "CRASH" makes the server exit.
 - slow-health: the server listens only after STANDIN_HEALTH_DELAY seconds.
 - reasoning: the response carries `reasoning_content` (deltas when streaming).
+- tools: a request with `tools` gets a call of the first tool, with the
+  arguments {"city": "Paris"} (in three fragments when streaming).
 - hang: every chat request waits STANDIN_HANG_S seconds before its response.
 
 Flags outside `KNOWN_FLAGS` make it exit at start with "Error: Unknown option
@@ -69,6 +71,31 @@ def cut_at_stop(text: str, stop: list[str] | str | None) -> tuple[str, str]:
     return text[:cut], "stop"
 
 
+def completion_body(
+    request: dict, message: dict, finish_reason: str, usage: dict
+) -> dict:
+    return {
+        "id": "chatcmpl-standin",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": request.get("model", ""),
+        "system_fingerprint": "standin_fp",
+        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
+        "usage": usage,
+    }
+
+
+def chunk_body(request: dict, delta: dict, finish_reason: str | None = None) -> dict:
+    return {
+        "id": "chatcmpl-standin",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": request.get("model", ""),
+        "system_fingerprint": "standin_fp",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+    }
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
@@ -122,10 +149,47 @@ class Handler(BaseHTTPRequestHandler):
 
         content, finish_reason = cut_at_stop(ANSWER, request.get("stop"))
         reasoning = REASONING if scenario == "reasoning" else ""
+        if scenario == "tools" and request.get("tools"):
+            self._tool_call(request)
+            return
         if request.get("stream"):
             self._stream(request, content, reasoning, finish_reason, drop)
         else:
             self._complete(request, content, reasoning, finish_reason)
+
+    def _tool_call(self, request: dict) -> None:
+        name = request["tools"][0]["function"]["name"]
+        arguments = '{"city": "Paris"}'
+        if not request.get("stream"):
+            call = {
+                "id": "call_1",
+                "type": "function",
+                "function": {"name": name, "arguments": arguments},
+            }
+            message = {"role": "assistant", "content": None, "tool_calls": [call]}
+            usage = self._usage(request, arguments, "")
+            self._send_json(200, completion_body(request, message, "tool_calls", usage))
+            return
+
+        self._start_stream()
+        fragments = [
+            {
+                "index": 0,
+                "id": "call_1",
+                "type": "function",
+                "function": {"name": name, "arguments": ""},
+            },
+            {"index": 0, "function": {"arguments": '{"city": '}},
+            {"index": 0, "function": {"arguments": '"Paris"}'}},
+        ]
+        for number, fragment in enumerate(fragments):
+            delta = {"tool_calls": [fragment]}
+            if number == 0:
+                delta["role"] = "assistant"
+            self._write_event(chunk_body(request, delta))
+        self._write_event(chunk_body(request, {}, "tool_calls"))
+        self._write_event("[DONE]")
+        self._write_chunk(b"")
 
     def _usage(self, request: dict, content: str, reasoning: str) -> dict:
         prompt_tokens = len(json.dumps(request.get("messages", [])).split())
@@ -142,20 +206,14 @@ class Handler(BaseHTTPRequestHandler):
         message = {"role": "assistant", "content": content}
         if reasoning:
             message["reasoning_content"] = reasoning
-        self._send_json(
-            200,
-            {
-                "id": "chatcmpl-standin",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": request.get("model", ""),
-                "system_fingerprint": "standin_fp",
-                "choices": [
-                    {"index": 0, "message": message, "finish_reason": finish_reason}
-                ],
-                "usage": self._usage(request, content, reasoning),
-            },
-        )
+        usage = self._usage(request, content, reasoning)
+        self._send_json(200, completion_body(request, message, finish_reason, usage))
+
+    def _start_stream(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
 
     def _write_chunk(self, data: bytes) -> None:
         self.wfile.write(f"{len(data):x}\r\n".encode("ascii") + data + b"\r\n")
@@ -173,22 +231,8 @@ class Handler(BaseHTTPRequestHandler):
         finish_reason: str,
         drop: bool,
     ) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-
-        def chunk(delta: dict, finish: str | None = None) -> dict:
-            return {
-                "id": "chatcmpl-standin",
-                "object": "chat.completion.chunk",
-                "created": int(time.time()),
-                "model": request.get("model", ""),
-                "system_fingerprint": "standin_fp",
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-            }
-
-        self._write_event(chunk({"role": "assistant"}))
+        self._start_stream()
+        self._write_event(chunk_body(request, {"role": "assistant"}))
         pieces = [
             ("reasoning_content", word) for word in reasoning.split(" ") if reasoning
         ]
@@ -202,10 +246,10 @@ class Handler(BaseHTTPRequestHandler):
             text = (
                 piece if number == 0 or pieces[number - 1][0] != field else " " + piece
             )
-            self._write_event(chunk({field: text}))
-        self._write_event(chunk({}, finish_reason))
+            self._write_event(chunk_body(request, {field: text}))
+        self._write_event(chunk_body(request, {}, finish_reason))
         if (request.get("stream_options") or {}).get("include_usage"):
-            usage_chunk = chunk({})
+            usage_chunk = chunk_body(request, {})
             usage_chunk["choices"] = []
             usage_chunk["usage"] = self._usage(request, content, reasoning)
             self._write_event(usage_chunk)

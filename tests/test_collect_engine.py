@@ -40,8 +40,15 @@ Give a JSON object with the keys name and age for a person called Ada who is 36.
 max_tokens: 24
 system: Answer in one short sentence.
 What is the capital of Italy?
+
+# Eight tokens with their log probabilities: one logprob entry per token.
+[@ logprobs]
+max_tokens: 8
+logprobs: true
+top_logprobs: 2
+Write a long story about a lighthouse.
 """
-LABELS = ["stop-param", "stop-flag", "json-object", "system"]
+LABELS = ["stop-param", "stop-flag", "json-object", "system", "logprobs"]
 
 
 def collect_engine(folder: Path, stream_flag: str) -> Run:
@@ -132,6 +139,14 @@ def test_engine_json_object_valid(engine_runs: dict[str, Run], mode: str) -> Non
     assert record.response_format == "json_object"
     assert record.is_valid_json is True
     assert isinstance(json.loads(record.content), dict)
+
+
+@pytest.mark.parametrize("mode", ["stream", "plain"])
+def test_engine_logprobs_counted(engine_runs: dict[str, Run], mode: str) -> None:
+    record = records_by_label(engine_runs[mode])["logprobs"]
+    assert record.finish_reason == "length"
+    assert record.completion_tokens == 8
+    assert record.logprobs_count == 8
 
 
 def test_engine_stream_modes_same_fields(engine_runs: dict[str, Run]) -> None:

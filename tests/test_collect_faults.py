@@ -179,6 +179,40 @@ List colours.
     assert streamed.completion_tokens == plain.completion_tokens
 
 
+def test_tool_calls_captured_both_modes(tmp_path: Path) -> None:
+    tools = (
+        '[{"type": "function", "function": {"name": "get_weather", '
+        '"parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]'
+    )
+    cases = f"""\
+tools: {tools}
+
+[test/faults @ tool-streamed]
+stream: true
+Weather in Paris?
+
+[test/faults @ tool-plain]
+Weather in Paris?
+"""
+    output, result = collect_standin(tmp_path, cases, "tools")
+    assert result.returncode == 0, result.stderr
+
+    expected = [
+        {
+            "id": "call_1",
+            "type": "function",
+            "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+        }
+    ]
+    streamed, plain = load_run(output).records
+    for record in (streamed, plain):
+        assert record.status == "OK", record.error
+        assert record.finish_reason == "tool_calls"
+        assert record.content == ""
+        assert record.tool_calls == expected
+        assert record.model_extra["tools"][0]["function"]["name"] == "get_weather"
+
+
 def test_request_carries_params_and_system(tmp_path: Path) -> None:
     cases = """\
 [test/faults @ params]
