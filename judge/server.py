@@ -211,7 +211,7 @@ def signal_group(pgid: int, signum: int) -> None:
 
 
 def probe(port: int, path: str, timeout_s: float = 1.0) -> int | None:
-    """Return the HTTP status of GET `path` on the loopback port, or None on no response."""
+    """Return the HTTP status of GET `path` on the loopback port, or None if none."""
     url = f"http://{LOOPBACK}:{port}{path}"
     try:
         with urllib.request.urlopen(url, timeout=timeout_s) as response:

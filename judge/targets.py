@@ -15,6 +15,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import urllib.parse
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
@@ -166,7 +167,22 @@ class ExternalTarget(Target):
         return translation
 
     def run_meta(self) -> dict[str, Any]:
-        return {"afm_version": "unknown", "afm_binary": "", "base_url": self.base_url}
+        return {
+            "afm_version": "unknown",
+            "afm_binary": "",
+            "base_url": without_credentials(self.base_url),
+        }
+
+
+def without_credentials(url: str) -> str:
+    """Return `url` without its user name and password (kept out of run files)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urllib.parse.urlunsplit(parts._replace(netloc=host))
 
 
 def find_afm_binary(option: str | None) -> str:

@@ -182,7 +182,8 @@ List colours.
 def test_tool_calls_captured_both_modes(tmp_path: Path) -> None:
     tools = (
         '[{"type": "function", "function": {"name": "get_weather", '
-        '"parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]'
+        '"parameters": {"type": "object", '
+        '"properties": {"city": {"type": "string"}}}}}]'
     )
     cases = f"""\
 tools: {tools}

@@ -29,6 +29,7 @@ from judge.targets import (
     LlamaCppTarget,
     TargetError,
     find_afm_binary,
+    without_credentials,
 )
 
 
@@ -102,6 +103,14 @@ def test_external_target_applies_no_flag() -> None:
     translation = ExternalTarget("http://127.0.0.1:1/v1").translate_flags(variant)
     assert translation.not_applied == ["--seed 3", "--vlm"]
     assert translation.defaults == {}
+
+
+def test_base_url_credentials_dropped() -> None:
+    url = "http://user:secret@127.0.0.1:8080/v1"
+    assert without_credentials(url) == "http://127.0.0.1:8080/v1"
+    meta = ExternalTarget(url).run_meta()
+    assert "secret" not in str(meta)
+    assert without_credentials("http://127.0.0.1:1/v1") == "http://127.0.0.1:1/v1"
 
 
 # Request bodies
