@@ -1,8 +1,7 @@
 """Deterministic checks on one record: named flags with evidence.
 
-Each check reads only the record and a little run-level context (whether the
-prompt is a baseline, the model's reasoning artifact). Checks that compare
-records live in crosschecks.py.
+Each check reads only the record and one run-level fact: whether the prompt
+is a baseline. Checks that compare records live in crosschecks.py.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from judge.jsoncheck import (
 from judge.reasoning import read_tail
 from judge.records import RunRecord
 from judge.textstats import find_special_tokens, measure_garbling, measure_repetition
-from judge.verdict import Finding, clip
+from judge.verdict import Finding
 
 # A response that used at least this share of its token budget ran out of
 # budget, even when the server reported finish_reason "stop".
@@ -335,10 +334,3 @@ def check_record(record: RunRecord, context: RecordContext) -> list[Finding]:
 
     return findings
 
-
-def summarise_evidence(findings: list[Finding]) -> str:
-    """Return the evidence of the first flag, clipped for a verdict."""
-    for finding in findings:
-        if finding.kind == "flag" and finding.evidence:
-            return clip(finding.evidence)
-    return ""

@@ -16,10 +16,10 @@ from judge.verdict import Finding
 def find_baselines(records: list[RunRecord]) -> set[int]:
     """Return the indices of records whose prompt is a baseline (`[all]`) prompt.
 
-    The `is_baseline` field decides when present. Older files lack it; there a
-    prompt that every variant of a model shares is a baseline, provided the
-    model has at least three variants (with two, a shared prompt is more
-    likely a pair test).
+    The `is_baseline` field decides when present. Older files lack it, so there
+    a prompt that every variant of a model shares is a baseline. The model
+    needs at least three variants, because two variants that share a prompt
+    are more likely a pair test.
     """
     baselines = {r.index for r in records if r.is_baseline}
     if any(r.is_baseline is not None for r in records):

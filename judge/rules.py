@@ -21,7 +21,7 @@ RULES_JUDGE_NAME = "rules"
 
 @dataclass(frozen=True)
 class Rule:
-    """How one flag bounds a verdict."""
+    """The category, score cap and reason that one flag gives a verdict."""
 
     flag: str
     category: Category
