@@ -65,6 +65,11 @@ class JudgeEndpoint:
     backoff_s: float = 1.0
     max_backoff_s: float = 30.0
     max_tokens: int = 600
+    # Requests this endpoint can usefully take at once; None means no limit.
+    max_concurrency: int | None = None
+    # Upper limit on the record characters shown to this judge; None keeps
+    # the --max-chars value.
+    max_chars: int | None = None
 
     @property
     def name(self) -> str:
@@ -156,12 +161,17 @@ class JudgeClient:
             timeout=endpoint.timeout_s,
             max_retries=0,
         )
+        self._raw = raw
         self.mode_name = endpoint.chosen_mode()
         self.client = instructor.from_openai(raw, mode=MODES[self.mode_name])
         self.client.on("parse:error", self._count_reask)
         self._backoff = wait_exponential_jitter(
             initial=endpoint.backoff_s, max=endpoint.max_backoff_s
         )
+
+    async def close(self) -> None:
+        """Close the HTTP connections while the event loop still runs."""
+        await self._raw.close()
 
     def _count_reask(self, *_: Any, **__: Any) -> None:
         self.stats.reasks += 1

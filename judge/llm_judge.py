@@ -15,7 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+import instructor
+from pydantic import Field, field_validator
 
 from judge.bounds import apply_bounds
 from judge.judge_client import CallStats, JudgeCallError, JudgeClient, JudgeEndpoint
@@ -38,8 +39,12 @@ OverrulableFlag = Literal[
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f]")
 
 
-class JudgeAnswer(BaseModel):
-    """The verdict a judge model fills in for one record."""
+class JudgeAnswer(instructor.OpenAISchema):
+    """The verdict a judge model fills in for one record.
+
+    Subclassing instructor's schema base saves instructor from deriving a new
+    model class on every call (about 3 ms of CPU per request).
+    """
 
     evidence: str = Field(
         max_length=100,
@@ -147,6 +152,10 @@ async def judge_records(
     stats = CallStats()
     client = JudgeClient(endpoint, stats)
     run = JudgeRun(name=endpoint.name, mode=client.mode_name, stats=stats)
+    if endpoint.max_concurrency is not None:
+        concurrency = min(concurrency, endpoint.max_concurrency)
+    if endpoint.max_chars is not None:
+        max_chars = min(max_chars, endpoint.max_chars)
     limit = asyncio.Semaphore(max(1, concurrency))
 
     async def judge_one(item: JudgeItem) -> None:
@@ -200,5 +209,8 @@ async def judge_records(
         if on_done:
             on_done()
 
-    await asyncio.gather(*(judge_one(item) for item in items))
+    try:
+        await asyncio.gather(*(judge_one(item) for item in items))
+    finally:
+        await client.close()
     return run

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,6 +44,13 @@ def local_judge(
         str(port),
         "--n_ctx",
         str(LOCAL_CONTEXT_TOKENS),
+        # llama-cpp-python's server uses half the CPUs by default.
+        "--n_threads",
+        str(os.cpu_count() or 1),
+        # By default a new request interrupts the one being generated, which
+        # truncates answers when several are in flight.
+        "--interrupt_requests",
+        "False",
     ]
     folder = log_dir or Path(tempfile.gettempdir())
     server = ServerProcess(argv, port, folder / "local-judge-server.log")
@@ -56,6 +64,11 @@ def local_judge(
             mode="tools",
             # A 135M model on CPU answers in seconds; a long hang means trouble.
             timeout_s=180.0,
+            # The server generates one answer at a time.
+            max_concurrency=1,
+            # A 135M model gains nothing from long records, and on a CPU every
+            # prompt token costs milliseconds.
+            max_chars=4000,
         )
     finally:
         server.stop()
