@@ -18,9 +18,8 @@ from judge.grade import (
     grade_run,
     read_run_info,
 )
-from judge.grade_judges import JudgeOptions
-from judge.judge_client import MODES, JudgeEndpoint
-from judge.judge_prompt import DEFAULT_MAX_CHARS, PromptError
+from judge.judge_config import DEFAULT_MAX_CHARS, MODE_NAMES, JudgeEndpoint, JudgeOptions
+from judge.judge_prompt import PromptError
 from judge.local_judge import LOCAL_JUDGE
 from judge.runs import file_sha256
 from judge.server import ServerStartError
@@ -78,7 +77,7 @@ def _should_fail(summary: RunSummary, fail_on: str | None) -> bool:
 )
 @click.option(
     "--judge-mode",
-    type=click.Choice(sorted(MODES)),
+    type=click.Choice(MODE_NAMES),
     help="Structured-output mode [default: json_schema for OpenAI, tools elsewhere].",
 )
 @click.option(

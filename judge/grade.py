@@ -18,8 +18,7 @@ from pydantic import BaseModel, Field
 
 from judge import __version__
 from judge.analysis import RunFindings, analyse_records
-from judge.grade_judges import JudgeOptions, JudgeStatsInfo, judge_run
-from judge.panel import AgreementInfo, Disagreement
+from judge.judge_config import AgreementInfo, Disagreement, JudgeOptions, JudgeStatsInfo
 from judge.errors import classify_error
 from judge.records import RunMeta, RunRecord
 from judge.rules import rules_verdict
@@ -224,6 +223,9 @@ def grade_run(
     info = build_run_info(run, findings, ["rules"])
 
     if options is not None and options.judges:
+        # Imported here: the judge clients load openai and instructor.
+        from judge.grade_judges import judge_run
+
         rules = {grade.index: grade.verdict for grade in grades}
         options.log_dir = options.log_dir or target
         outcome = judge_run(run, findings, rules, options)

@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
-from pydantic import BaseModel
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.progress import TimeElapsedColumn, TimeRemainingColumn
@@ -16,11 +14,11 @@ from rich.progress import TimeElapsedColumn, TimeRemainingColumn
 from judge.analysis import RunFindings
 from judge.crosschecks import PairGroup
 from judge.intents import case_file_from_meta, intent_for, load_intents
-from judge.judge_client import JudgeEndpoint
-from judge.judge_prompt import DEFAULT_MAX_CHARS, load_prompts
+from judge.judge_config import JudgeEndpoint, JudgeOptions, JudgeStatsInfo, PanelReport
+from judge.judge_prompt import load_prompts
 from judge.llm_judge import JudgeItem, JudgeRun, judge_records
 from judge.local_judge import LOCAL_JUDGE, local_judge
-from judge.panel import PanelReport, agreement, combine
+from judge.panel import agreement, combine
 from judge.pricing import estimate_cost
 from judge.records import RunRecord
 from judge.runs import Run
@@ -28,37 +26,6 @@ from judge.verdict import Verdict
 from judge.verdict_cache import VerdictCache, default_cache_dir
 
 log = logging.getLogger(__name__)
-
-
-class JudgeStatsInfo(BaseModel):
-    """What one judge cost: calls, retries, fallbacks and tokens."""
-
-    name: str
-    mode: str
-    records: int
-    calls: int
-    cache_hits: int
-    transport_retries: int
-    reasks: int
-    fallbacks: int
-    prompt_tokens: int
-    completion_tokens: int
-    estimated_cost_usd: float | None
-
-
-@dataclass
-class JudgeOptions:
-    """How grade runs the judge models."""
-
-    judges: list[JudgeEndpoint | str] = field(default_factory=list)
-    prompts_dir: Path | None = None
-    cases: Path | None = None
-    max_chars: int = DEFAULT_MAX_CHARS
-    concurrency: int = 8
-    cache_dir: Path | None = None
-    use_cache: bool = True
-    show_progress: bool = True
-    log_dir: Path | None = None
 
 
 @dataclass

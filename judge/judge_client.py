@@ -13,14 +13,14 @@ import email.utils
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import urlparse
 
 import instructor
 import openai
 from instructor.core.exceptions import InstructorRetryException
 from pydantic import BaseModel
+from judge.judge_config import MODE_NAMES, JudgeEndpoint
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -39,6 +39,7 @@ MODES = {
     "md_json": instructor.Mode.MD_JSON,
     "json_schema": instructor.Mode.JSON_SCHEMA,
 }
+assert set(MODES) == set(MODE_NAMES)
 # The longest wait a Retry-After header may impose, in seconds.
 MAX_RETRY_AFTER_S = 60.0
 
@@ -49,48 +50,6 @@ class JudgeCallError(Exception):
     def __init__(self, message: str, usage: dict[str, int] | None = None) -> None:
         super().__init__(message)
         self.usage = usage or {}
-
-
-@dataclass
-class JudgeEndpoint:
-    """Where and how to reach one judge model."""
-
-    model: str
-    base_url: str | None = None
-    api_key: str | None = field(default=None, repr=False)
-    mode: str | None = None
-    timeout_s: float = 120.0
-    max_attempts: int = 4
-    max_reasks: int = 2
-    backoff_s: float = 1.0
-    max_backoff_s: float = 30.0
-    max_tokens: int = 600
-    # Requests this endpoint can usefully take at once; None means no limit.
-    max_concurrency: int | None = None
-    # Upper limit on the record characters shown to this judge; None keeps
-    # the --max-chars value.
-    max_chars: int | None = None
-
-    @property
-    def name(self) -> str:
-        return self.model
-
-    @property
-    def endpoint(self) -> str:
-        return self.base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
-
-    def chosen_mode(self) -> str:
-        """Return the structured-output mode: the override, else one per endpoint.
-
-        OpenAI's own API enforces JSON schemas, so it gets json_schema. Other
-        endpoints get tools: llama-cpp-python 0.3's server, for one, constrains
-        forced tool arguments with a grammar but rejects json_schema
-        response formats.
-        """
-        if self.mode:
-            return self.mode
-        host = urlparse(self.endpoint).hostname or ""
-        return "json_schema" if host == "api.openai.com" else "tools"
 
 
 @dataclass

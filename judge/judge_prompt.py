@@ -17,15 +17,12 @@ from pathlib import Path
 from string import Template
 
 from judge.checks import stop_strings
+from judge.judge_config import DEFAULT_MAX_CHARS
 from judge.records import RunRecord
 from judge.verdict import Finding
 
 PROMPT_FILES = ("system.md", "record.md")
 
-# Default budget of characters of record text (content plus reasoning) that the
-# judge sees. About 12,000 characters is some 3,000-4,000 tokens of English,
-# which leaves room for the rubric and the answer in an 8k-token context.
-DEFAULT_MAX_CHARS = 12_000
 
 # Flags that are the code's reading of the evidence, which the judge may
 # overrule; every other flag is a measured fact.

@@ -20,7 +20,8 @@ from pydantic import Field, field_validator
 
 from judge.bounds import apply_bounds
 from judge.judge_client import CallStats, JudgeCallError, JudgeClient, JudgeEndpoint
-from judge.judge_prompt import DEFAULT_MAX_CHARS, JudgePrompts, render_record
+from judge.judge_config import DEFAULT_MAX_CHARS
+from judge.judge_prompt import JudgePrompts, render_record
 from judge.records import RunRecord
 from judge.verdict import Category, Finding, Verdict, clip
 from judge.verdict_cache import VerdictCache, cache_key

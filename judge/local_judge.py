@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from judge.judge_client import JudgeEndpoint
+from judge.judge_config import JudgeEndpoint
 from judge.server import LOOPBACK, ServerProcess, pick_free_port
 from judge.targets import make_llama_cpp_target
 

@@ -12,33 +12,9 @@ import statistics
 from collections import Counter
 from itertools import combinations
 
-from pydantic import BaseModel, Field
-
+from judge.judge_config import AgreementInfo, Disagreement, PanelReport
 from judge.llm_judge import JudgeRun
 from judge.verdict import CATEGORIES, Verdict
-
-
-class AgreementInfo(BaseModel):
-    """How two judges agree over the records both graded."""
-
-    judges: tuple[str, str]
-    records: int
-    exact: float
-    within_one: float
-    category_kappa: float | None
-
-
-class Disagreement(BaseModel):
-    """A record on which the judges differ by 2+ points or in category."""
-
-    index: int
-    scores: dict[str, int]
-    categories: dict[str, str]
-
-
-class PanelReport(BaseModel):
-    agreement: list[AgreementInfo] = Field(default_factory=list)
-    disagreements: list[Disagreement] = Field(default_factory=list)
 
 
 def _lower_median(values: list[int]) -> int | None:

@@ -18,8 +18,9 @@ import pytest
 from judge.bounds import apply_bounds
 from judge.compose import compose_report
 from judge.grade import grade_run, read_grades
-from judge.grade_judges import JudgeOptions
-from judge.judge_client import JudgeEndpoint, retry_after_seconds
+from judge.judge_config import JudgeOptions
+from judge.judge_client import retry_after_seconds
+from judge.judge_config import JudgeEndpoint
 from judge.judge_prompt import cut_middle, fence, load_prompts
 from judge.panel import cohen_kappa
 from judge.verdict import Finding, Verdict
