@@ -23,10 +23,11 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 # The demo runs the demo suite on the embedded engine (llama-cpp-python's server
-# with SmolLM2-135M-Instruct on the CPU), then grades it and writes the report.
+# with SmolLM2-135M-Instruct on the CPU), grades it with the same engine as the
+# judge model through the structured-output path, and writes the report.
 demo: $(STAMP)
 	$(BIN)/afm-judge collect cases/demo.txt --server llama-cpp -o outputs/demo.jsonl --force
-	$(BIN)/afm-judge grade outputs/demo.jsonl --out outputs/demo
+	$(BIN)/afm-judge grade outputs/demo.jsonl --out outputs/demo --judge local
 	$(BIN)/afm-judge compose outputs/demo.jsonl --out outputs/demo
 	@echo "report: outputs/demo/report.md"
 

@@ -44,7 +44,7 @@ def _title(data: ReportData, info: RunInfo) -> list[str]:
     meta = info.meta
     if meta is not None:
         if meta.afm_version:
-            facts.append(f"AFM {code(meta.afm_version)}")
+            facts.append(f"server version {code(meta.afm_version)}")
         if meta.timestamp:
             facts.append(f"collected {inline(meta.timestamp)}")
     lines.append(" · ".join(facts))
