@@ -1,9 +1,9 @@
 """Benchmark compose on large synthetic runs built from AFM's real runs.
 
 Builds runs of 1,000, 5,000 and 10,000 records by cycling through the records
-of every file in the shared runs folder (each copy gets its own label suffix),
-grades each once, then times `afm-judge compose` in a fresh process and reads
-its peak resident memory. Goal: 10,000 records composed in under 2 s, with
+of every file in the shared runs folder; each copy gets its own label suffix.
+Grades each run once, then times `afm-judge compose` in a fresh process and
+reads its peak resident memory. Goal: 10,000 records composed in under 2 s, with
 memory that grows far slower than the run file.
 
 Usage: python bench/bench_compose.py [--shared DIR] [--repeat N]

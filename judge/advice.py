@@ -1,4 +1,4 @@
-"""What each flag means for AFM's developers and what to do about it."""
+"""Titles of the flags and the fix that each one suggests to AFM's developers."""
 
 from __future__ import annotations
 

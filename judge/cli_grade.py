@@ -73,7 +73,7 @@ def _should_fail(summary: RunSummary, fail_on: str | None) -> bool:
     metavar="NAME",
     default="OPENAI_API_KEY",
     show_default=True,
-    help="Environment variable that holds the judge's API key.",
+    help="Environment variable that contains the judge's API key.",
 )
 @click.option(
     "--judge-mode",
@@ -85,7 +85,7 @@ def _should_fail(summary: RunSummary, fail_on: str | None) -> bool:
     type=click.FloatRange(min=1),
     default=120.0,
     show_default=True,
-    help="Seconds to wait for one judge answer before retrying.",
+    help="Seconds to wait for one judge response before retrying.",
 )
 @click.option(
     "--concurrency",

@@ -213,8 +213,8 @@ def grade_run(
     """Grade the run at `run_path` and write the results; return folder and summary.
 
     Without judges in `options`, the rules judge grades offline. With judges,
-    every record gets the judges' combined verdict, and the rules verdict
-    stands in wherever every judge failed.
+    every record gets the judges' combined verdict, and the rules verdict is
+    kept wherever every judge failed.
     """
     run = load_run(run_path)
     target = out_dir or default_out_dir(run_path)

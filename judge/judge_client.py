@@ -40,7 +40,7 @@ MODES = {
     "json_schema": instructor.Mode.JSON_SCHEMA,
 }
 assert set(MODES) == set(MODE_NAMES)
-# The longest wait a Retry-After header may impose, in seconds.
+# Maximum wait in seconds that a Retry-After header may impose.
 MAX_RETRY_AFTER_S = 60.0
 
 

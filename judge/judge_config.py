@@ -1,8 +1,8 @@
 """Judge settings and result models, without importing the judge clients.
 
-The CLI and compose need these types on every command; the openai and
-instructor packages they would pull in take about a second to import, so
-they stay in judge_client.py and load only when a judge model runs.
+The CLI and compose need these types on every command. The openai and
+instructor packages take about a second to import, so they stay in
+judge_client.py and load only when a judge model runs.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ DEFAULT_MAX_CHARS = 12_000
 
 @dataclass
 class JudgeEndpoint:
-    """Where and how to reach one judge model."""
+    """Address, credentials, mode and retry limits of one judge model."""
 
     model: str
     base_url: str | None = None
@@ -66,7 +66,7 @@ class JudgeEndpoint:
 
 
 class JudgeStatsInfo(BaseModel):
-    """What one judge cost: calls, retries, fallbacks and tokens."""
+    """Call statistics of one judge: calls, retries, fallbacks and tokens."""
 
     name: str
     mode: str
@@ -83,7 +83,7 @@ class JudgeStatsInfo(BaseModel):
 
 @dataclass
 class JudgeOptions:
-    """How grade runs the judge models."""
+    """Settings with which grade runs the judge models."""
 
     judges: list[JudgeEndpoint | str] = field(default_factory=list)
     prompts_dir: Path | None = None
@@ -97,7 +97,7 @@ class JudgeOptions:
 
 
 class AgreementInfo(BaseModel):
-    """How two judges agree over the records both graded."""
+    """Agreement between two judges over the records both graded."""
 
     judges: tuple[str, str]
     records: int

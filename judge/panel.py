@@ -1,8 +1,8 @@
 """Combine several judges' verdicts and measure how much they agree.
 
-The final score is the lower median of the judges' scores and the category is
-the majority; a tie goes to the rules judge's category when it is among the
-tied ones. Judges that failed on a record (their verdict is the rules
+The final score is the lower median of the judges' scores, and the category
+is the majority. A tie goes to the rules judge's category when it is among
+the tied ones. Judges that failed on a record (their verdict is the rules
 fallback) do not vote on it.
 """
 
@@ -37,11 +37,13 @@ def combine(index: int, runs: list[JudgeRun], rules: Verdict) -> Verdict:
             if index in run.verdicts
         )
         return rules.model_copy(update={"judge_error": errors or "no judge answered"})
+
     score = statistics.median_low(v.score for v in votes)
     tally = Counter(v.category for v in votes)
     top = max(tally.values())
     tied = [category for category in CATEGORIES if tally.get(category) == top]
     category = rules.category if rules.category in tied else tied[0]
+
     speaker = next(
         (v for v in votes if v.score == score and v.category == category),
         next((v for v in votes if v.score == score), votes[0]),

@@ -1,4 +1,4 @@
-"""Planned requests: what a case file asks collect to send, variant by variant."""
+"""Planned requests: the requests a case file makes collect send, variant by variant."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ class Variant(BaseModel):
     intent: str = ""
     params: RequestParams = Field(default_factory=RequestParams)
     prompts: list[str] = Field(default_factory=list)
-    # How many of `prompts` come from the [all] section (they come first).
+    # Number of `prompts` that come from the [all] section; they come first.
     baseline_count: int = 0
     source: str = ""
 

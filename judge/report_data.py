@@ -18,7 +18,7 @@ PERFORMANCE_FACTS = ("throughput_outlier", "overhead_dominated")
 
 @dataclass(slots=True)
 class RecordRow:
-    """What the summary sections need of one graded record."""
+    """The fields of one graded record that the summary sections need."""
 
     index: int
     variant: str

@@ -27,7 +27,7 @@ class RunSummary(BaseModel):
     categories: dict[str, int] = Field(default_factory=dict)
     flags: dict[str, int] = Field(default_factory=dict)
     error_types: dict[str, int] = Field(default_factory=dict)
-    # Records whose judge model failed, so the rules verdict stands.
+    # Records whose judge model failed, so they keep the rules verdict.
     judge_fallbacks: int = 0
     judge_calls: int = 0
     judge_cache_hits: int = 0

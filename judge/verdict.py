@@ -1,4 +1,4 @@
-"""Verdicts: the structured grade every record gets, whoever the judge is."""
+"""Verdicts: the structured grade of every record, from any judge."""
 
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ class Verdict(BaseModel):
     overrule_reason: str = ""
     # Where a hard fact changed the judge's answer, e.g. "score 4→1 by request_failed".
     bounded_by: list[str] = Field(default_factory=list)
-    # Set when the judge model failed and the rules judge's verdict stands in.
+    # Set when the judge model failed and the rules judge's verdict replaced its verdict.
     judge_error: str | None = None
     prompt_hash: str | None = None
 
@@ -88,7 +88,7 @@ class Verdict(BaseModel):
 
 
 class RecordSummary(BaseModel):
-    """What the report needs of a record, without its full text."""
+    """The fields of a record that the report needs, without its full text."""
 
     model: str = ""
     base_model: str = ""
