@@ -94,6 +94,9 @@ class PairGroup:
     # Indices whose output differs from the group's most common output.
     outliers: list[int] = field(default_factory=list)
     first_difference: int | None = None
+    # Output-neutral settings in which the members differ, such as
+    # "--enable-prefix-caching" or "stream".
+    differences: list[str] = field(default_factory=list)
 
 
 def _seed(record: RunRecord) -> str | None:
@@ -129,6 +132,17 @@ def _request_key(record: RunRecord) -> tuple:
         str(record.media),
         relevant,
     )
+
+
+def _differences(members: list[RunRecord]) -> list[str]:
+    """Return the output-neutral settings that not every member shares."""
+    settings = []
+    for member in members:
+        flags = set(partition_args(member.afm_args)[1]) - {"--no-streaming"}
+        flags.add("streaming" if _streams(member) else "non-streaming")
+        settings.append(flags)
+    shared = set.intersection(*settings)
+    return sorted(set.union(*settings) - shared)
 
 
 def _first_difference(first: str, second: str) -> int:
@@ -187,6 +201,7 @@ def find_pair_groups(records: Iterable[RunRecord]) -> list[PairGroup]:
                 basis=f"seed {seed}" if seed is not None else "temperature 0",
                 outliers=outliers,
                 first_difference=first_difference,
+                differences=_differences(members),
             )
         )
     result.sort(key=lambda group: group.indices[0])

@@ -48,6 +48,7 @@ class PairInfo(BaseModel):
     basis: str
     outliers: list[int] = Field(default_factory=list)
     first_difference: int | None = None
+    differences: list[str] = Field(default_factory=list)
 
 
 class SkippedInfo(BaseModel):
@@ -133,6 +134,7 @@ def build_run_info(run: Run, findings: RunFindings, judges: list[str]) -> RunInf
                 basis=g.basis,
                 outliers=g.outliers,
                 first_difference=g.first_difference,
+                differences=g.differences,
             )
             for g in findings.pair_groups
         ],

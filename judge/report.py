@@ -158,32 +158,43 @@ def _flag_note(data: ReportData, variant: str) -> str:
     return f"{variant}: {top}"
 
 
-def _pair_comparison(group: PairInfo, data: ReportData) -> _Comparison:
-    variants = list(dict.fromkeys(group.labels))
-    relation = "streaming vs non-streaming" if group.kind == "stream" else "same request"
-    relation += f" ({group.basis})"
-    records = "#" + ", #".join(map(str, group.indices))
-    if group.consistent:
+def _pair_comparison(groups: list[PairInfo], data: ReportData) -> _Comparison:
+    """Compare variants over the pair groups they share (one row per variant set)."""
+    first = groups[0]
+    variants = list(dict.fromkeys(first.labels))
+    relation = "streaming vs non-streaming" if first.kind == "stream" else "same request"
+    relation += f" ({first.basis})"
+    indices = sorted(index for group in groups for index in group.indices)
+    records = "#" + ", #".join(map(str, indices))
+    differences = sorted({d for group in groups for d in group.differences})
+    differ_note = f"; settings that differ: {', '.join(differences)}" if differences else ""
+    if first.consistent:
         return _Comparison(
             variants,
             relation,
             "Tie",
             "Tie",
-            f"identical output in {len(group.indices)} records ({records})",
-            group.indices[0],
+            f"identical output in {len(indices)} records ({records}){differ_note}",
+            indices[0],
         )
+
     scores: dict[str, list[int]] = defaultdict(list)
-    for index in group.indices:
+    for index in indices:
         row = data.row(index)
         scores[row.variant].append(row.score)
     better, worse = _rank({k: statistics.fmean(v) for k, v in scores.items()})
+    if better == "Tie":
+        # Equal scores say nothing here: the outputs differ, and the checks
+        # cannot tell which one is right.
+        better = worse = "—"
+    starts = ", ".join(str(group.first_difference) for group in groups)
     return _Comparison(
         variants,
         relation,
         better,
         worse,
-        f"outputs differ from character {group.first_difference} (records {records})",
-        group.indices[0],
+        f"outputs differ from character {starts} (records {records}){differ_note}",
+        indices[0],
     )
 
 
@@ -207,7 +218,11 @@ def _prompt_families(data: ReportData) -> list[tuple[list[str], int]]:
 def section_comparison(data: ReportData, info: RunInfo) -> str:
     """Section 3: detected pairs and groups of variants, with better and worse."""
     lines = ["### 3) Variant Comparison", ""]
-    comparisons = [_pair_comparison(group, data) for group in info.pair_groups]
+    merged: dict[tuple, list[PairInfo]] = {}
+    for group in info.pair_groups:
+        key = (group.kind, tuple(dict.fromkeys(group.labels)), group.consistent, group.basis)
+        merged.setdefault(key, []).append(group)
+    comparisons = [_pair_comparison(groups, data) for groups in merged.values()]
     covered = {tuple(sorted(c.variants)) for c in comparisons}
 
     for variants, first_index in _prompt_families(data):

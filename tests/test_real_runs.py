@@ -202,3 +202,19 @@ def test_qwen_suite_encoded_stops_are_harness_bugs(
         grades[i].verdict.category == "harness_bug"
         for i in flagged(grades, "stop_value_encoded")
     )
+
+
+def test_prefix_cache_mismatch_names_the_flag(runs_dir: Path, tmp_path: Path) -> None:
+    out_dir, _ = grade(runs_dir, tmp_path, "comprehensive-qwen35-f582ac5")
+    info, grades = read_grades(out_dir)
+    mismatched = [g for g in info.pair_groups if not g.consistent]
+    assert [tuple(g.labels) for g in mismatched] == [
+        ("agent-no-cache-turn1", "agent-cached-turn1"),
+        ("agent-no-cache-turn2", "agent-cached-turn2"),
+        ("agent-no-cache-turn3", "agent-cached-turn3"),
+    ]
+    assert all(g.differences == ["--enable-prefix-caching"] for g in mismatched)
+    assert flagged(grades, "seed_mismatch") == [39, 41, 43, 45, 47, 49]
+    report = compose_report(out_dir).read_text(encoding="utf-8")
+    assert "identical output in 4 records (#14, #15, #16, #17)" in report
+    assert "settings that differ: --enable-prefix-caching" in report
