@@ -88,6 +88,17 @@ def per_test_block(grade: Grade) -> str:
     reason = inline(verdict.reason or "no reason given", 400)
     if verdict.evidence:
         reason += f' Evidence: "{inline(verdict.evidence, 100)}"'
+    if verdict.overruled:
+        overruled = ", ".join(verdict.overruled)
+        why = inline(verdict.overrule_reason, 200).rstrip(".") or "no reason given"
+        reason += f" Overruled {overruled}: {why}."
+    if verdict.bounded_by:
+        reason += f" Bounded by the checks: {inline('; '.join(verdict.bounded_by))}."
+    if verdict.judge_error:
+        reason += (
+            f" The judge model failed ({inline(verdict.judge_error, 120)}), so the "
+            "rules verdict is kept."
+        )
     return (
         f"### {grade.index}. {name}\n"
         f"**Score: {verdict.score}/5** · {' · '.join(detail)} | {record.status} | {rate}"

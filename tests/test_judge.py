@@ -310,3 +310,24 @@ def test_modes_reach_the_standin(runs_dir: Path, tmp_path: Path, mode: str) -> N
         bodies = requests_in(log)
     assert len(bodies) == 6
     assert ("tools" in bodies[0]) is (mode == "tools")
+
+
+def test_report_shows_bounds_and_fallbacks(runs_dir: Path, tmp_path: Path) -> None:
+    actions = ["500", "500", "500", "500"]
+    with standin(tmp_path, "report", actions=actions, default="ok:5:ok") as (url, _):
+        out_dir, _ = grade_run(
+            runs_dir / "stop-suite-0cfba17.jsonl",
+            tmp_path / "out",
+            options(tmp_path, [endpoint(url)]),
+        )
+    report = compose_report(out_dir).read_text(encoding="utf-8")
+    block_zero = report.split("### 0. ", 1)[1].split("### 1. ", 1)[0]
+    assert "The judge model failed (InternalServerError" in block_zero
+    assert "rules verdict is kept" in block_zero
+    block_six = report.split("### 6. ", 1)[1].split("### 7. ", 1)[0]
+    assert (
+        "Bounded by the checks: score 5→1 by request_failed; "
+        "category ok→afm_bug by request_failed." in block_six
+    )
+    assert "judge: judge-a" in block_six
+    assert "1 records kept the rules verdict" in report
