@@ -176,6 +176,15 @@ def grade(
         target, summary = grade_run(run, out_dir, options)
     except (PromptError, TargetError, ServerStartError) as exc:
         raise click.ClickException(str(exc)) from exc
+    except KeyboardInterrupt:
+        message = "Interrupted: no grades were written."
+        if options is not None:
+            message += (
+                " The judge answers received so far are cached, so running the"
+                " same command again continues from there."
+            )
+        click.echo(message, err=True)
+        sys.exit(130)
 
     if as_json:
         sys.stdout.write(orjson.dumps(summary.model_dump(mode="json")).decode() + "\n")

@@ -331,3 +331,46 @@ def test_report_shows_bounds_and_fallbacks(runs_dir: Path, tmp_path: Path) -> No
     )
     assert "judge: judge-a" in block_six
     assert "1 records kept the rules verdict" in report
+
+
+def test_interrupted_grade_resumes_from_cache(runs_dir: Path, tmp_path: Path) -> None:
+    import os
+    import signal
+
+    env = {**os.environ, "AFM_JUDGE_CACHE_DIR": str(tmp_path / "cache")}
+    with standin(tmp_path, "slow", latency_s=0.5) as (base_url, log):
+        command = [
+            sys.executable, "-m", "judge", "grade",
+            str(runs_dir / "stop-suite-0cfba17.jsonl"),
+            "--out", str(tmp_path / "out"),
+            "--judge", "judge-a", "--judge-base-url", base_url,
+            "--concurrency", "2", "-q",
+        ]
+        process = subprocess.Popen(
+            command, env=env, stderr=subprocess.PIPE, text=True,
+            cwd=Path(__file__).resolve().parents[1],
+        )
+        deadline = time.monotonic() + 30
+        while len(requests_in(log)) < 4 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+        assert process.returncode == 130
+        assert "Interrupted: no grades were written." in stderr
+        assert "Traceback" not in stderr
+        assert not (tmp_path / "out" / "grades.jsonl").exists()
+        sent_before = len(requests_in(log))
+
+        rerun = subprocess.run(
+            [*command, "--json"], env=env, capture_output=True, text=True,
+            cwd=Path(__file__).resolve().parents[1],
+        )
+        assert rerun.returncode == 0, rerun.stderr
+        sent_after = len(requests_in(log))
+    summary = json.loads(rerun.stdout)
+    # Each of the two slots sent its second request only after its first
+    # answer arrived, so at least two answers were cached before the signal.
+    assert summary["judge_cache_hits"] >= 2
+    assert summary["judge_calls"] + summary["judge_cache_hits"] == 34
+    assert sent_after - sent_before == summary["judge_calls"]
+    assert (tmp_path / "out" / "grades.jsonl").is_file()
