@@ -10,10 +10,11 @@ and ignored by AFM's tools.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 LABEL_SEPARATOR = " @ "
 
@@ -41,6 +42,24 @@ def _coerce_bool(value: Any) -> bool | None:
     if isinstance(value, (int, float)):
         return bool(value)
     return None
+
+
+# JSON writers (orjson among them) handle integers up to 64 bits; counts and
+# times beyond 2**53 are not real measurements either.
+_MAX_NUMBER = 2**53
+
+
+def _finite_number(value: Any) -> float:
+    """Return `value` as a finite float; raise ValueError for anything else."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, not {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"expected a number, not {value!r}") from None
+    if not math.isfinite(number) or abs(number) > _MAX_NUMBER:
+        raise ValueError(f"number out of range: {value!r}")
+    return number
 
 
 class RunMeta(BaseModel):
@@ -136,7 +155,12 @@ class RunRecord(BaseModel):
     @field_validator("status", mode="before")
     @classmethod
     def _normalise_status(cls, value: Any) -> str:
-        return "OK" if value is None else str(value).strip().upper() or "OK"
+        if value is None:
+            return "OK"
+        status = str(value).strip().upper()
+        if status not in ("OK", "FAIL"):
+            raise ValueError(f"status must be OK or FAIL, not {value!r}")
+        return status
 
     @field_validator("is_valid_json", "is_baseline", "stream", mode="before")
     @classmethod
@@ -150,8 +174,8 @@ class RunRecord(BaseModel):
             return None
         if isinstance(value, str):
             return [value]
-        if isinstance(value, (list, tuple)):
-            return [str(item) for item in value]
+        if isinstance(value, (list, tuple)) and all(isinstance(i, str) for i in value):
+            return list(value)
         raise ValueError("stop must be a string or a list of strings")
 
     @field_validator(
@@ -166,13 +190,15 @@ class RunRecord(BaseModel):
         mode="before",
     )
     @classmethod
-    def _int_or_none(cls, value: Any) -> int | None:
+    def _int_or_none(cls, value: Any, info: ValidationInfo) -> int | None:
         if value is None or value == "":
             return None
-        try:
-            return int(float(value))
-        except (TypeError, ValueError):
-            return None
+        number = _finite_number(value)
+        if number != int(number):
+            raise ValueError(f"expected a whole number, not {value!r}")
+        if info.field_name != "seed" and number < 0:
+            raise ValueError(f"expected a count of zero or more, not {value!r}")
+        return int(number)
 
     @field_validator(
         "load_time_s",
@@ -191,10 +217,7 @@ class RunRecord(BaseModel):
     def _float_or_none(cls, value: Any) -> float | None:
         if value is None or value == "":
             return None
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            return None
+        return _finite_number(value)
 
     @property
     def failed(self) -> bool:
@@ -202,8 +225,16 @@ class RunRecord(BaseModel):
 
     @property
     def base_model(self) -> str:
-        """The model id without the " @ label" suffix."""
-        return self.model.split(LABEL_SEPARATOR, 1)[0].strip()
+        """The model id without the " @ label" suffix, in "org/name" form.
+
+        Old AFM sweeps name some models by their Hugging Face cache folder,
+        "hub/models--org--name"; that becomes "org/name".
+        """
+        model = self.model.split(LABEL_SEPARATOR, 1)[0].strip()
+        match = _HUB_CACHE_NAME.fullmatch(model)
+        if match:
+            return f"{match.group(1)}/{match.group(2)}"
+        return model
 
     @property
     def display_name(self) -> str:
@@ -225,6 +256,7 @@ class RunRecord(BaseModel):
         return self.max_completion_tokens or self.max_tokens
 
 
+_HUB_CACHE_NAME = re.compile(r"(?:.*/)?models--([^/]+?)--([^/]+)")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
 # One frame of AFM's terminal progress bar, for example
 # "[-        ]   --.-% loading model | mem 0.19 GB | 0.2s".

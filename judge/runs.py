@@ -15,6 +15,9 @@ from judge.records import RunMeta, RunRecord, clean_error, make_record_id
 
 log = logging.getLogger(__name__)
 
+# Unreadable lines beyond this many are counted in one warning, not one each.
+MAX_LOGGED_SKIPS = 10
+
 
 @dataclass(frozen=True)
 class SkippedLine:
@@ -47,23 +50,21 @@ def iter_run(
     Records get `index` (0-based position among non-`_meta` lines, the index
     AFM's HTML report uses) and `record_id`. A line that is not a JSON object
     is logged as "file:line: reason", appended to `skipped` and not counted in
-    the index, so the indices match what AFM's own report generator reads.
+    the index.
+    NOTE: this assumes AFM's report generator also skips lines it cannot
+    parse; if it counted them, its indices would shift after such a line.
     """
     index = 0
+    logged = 0
     with path.open("rb") as handle:
         for line_number, raw in enumerate(handle, start=1):
             if not raw.strip():
                 continue
-            reason = None
-            try:
-                data = orjson.loads(raw)
-            except orjson.JSONDecodeError as exc:
-                reason = f"invalid JSON ({exc.msg})"
-            else:
-                if not isinstance(data, dict):
-                    reason = f"expected a JSON object, found {type(data).__name__}"
+            data, reason = _parse_line(raw, path, line_number)
             if reason is not None:
-                log.warning("%s:%d: %s; line skipped", path, line_number, reason)
+                logged += 1
+                if logged <= MAX_LOGGED_SKIPS:
+                    log.warning("%s:%d: %s; line skipped", path, line_number, reason)
                 if skipped is not None:
                     skipped.append(SkippedLine(line_number, reason))
                 continue
@@ -83,6 +84,39 @@ def iter_run(
             )
             index += 1
             yield record
+    if logged > MAX_LOGGED_SKIPS:
+        log.warning(
+            "%s: %d more unreadable lines skipped", path, logged - MAX_LOGGED_SKIPS
+        )
+
+
+def _parse_line(raw: bytes, path: Path, line_number: int) -> tuple[dict, str | None]:
+    """Parse one line into a JSON object, or return why it is not one.
+
+    Bytes that are not UTF-8 become U+FFFD with a warning, so a record with
+    one bad character keeps its other fields.
+    """
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = raw.decode("utf-8", errors="replace")
+            try:
+                data = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                return {}, f"invalid JSON ({exc.msg})"
+            log.warning(
+                "%s:%d: bytes that are not UTF-8 replaced with U+FFFD",
+                path,
+                line_number,
+            )
+        else:
+            return {}, f"invalid JSON ({exc.msg})"
+    if not isinstance(data, dict):
+        return {}, f"expected a JSON object, found {type(data).__name__}"
+    return data, None
 
 
 def _validate_record(data: dict, path: Path, line_number: int) -> RunRecord:

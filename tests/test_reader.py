@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -138,3 +139,53 @@ def test_field_of_wrong_type_is_dropped_not_line(tmp_path: Path, caplog) -> None
     assert isinstance(run.records[0], RunRecord)
     messages = [r.getMessage() for r in caplog.records]
     assert any("ignored field(s) with invalid values: stop" in m for m in messages)
+
+
+def test_invalid_field_values_dropped(tmp_path: Path, caplog) -> None:
+    path = tmp_path / "run.jsonl"
+    record = {
+        "model": "m",
+        "content": "kept",
+        "max_tokens": "inf",
+        "completion_tokens": 2**64,
+        "prompt_tokens": -3,
+        "tokens_per_sec": "fast",
+        "status": 1,
+        "stop": [1, 2],
+    }
+    # The standard json module, because orjson refuses integers over 64 bits.
+    path.write_text(json.dumps(record) + "\n")
+    with caplog.at_level(logging.WARNING):
+        (loaded,) = load_run(path).records
+    assert loaded.content == "kept"
+    assert loaded.max_tokens is None
+    assert loaded.completion_tokens is None
+    assert loaded.prompt_tokens is None
+    assert loaded.tokens_per_sec is None
+    assert loaded.status == "OK"
+    assert loaded.stop is None
+    warning = next(r.getMessage() for r in caplog.records if "ignored field" in r.getMessage())
+    for name in ("completion_tokens", "max_tokens", "prompt_tokens", "status", "stop",
+                 "tokens_per_sec"):
+        assert name in warning
+
+
+def test_non_utf8_bytes_keep_the_record(tmp_path: Path, caplog) -> None:
+    path = tmp_path / "run.jsonl"
+    path.write_bytes(b'{"model": "m", "content": "caf\xe9 ok"}\n')
+    with caplog.at_level(logging.WARNING):
+        run = load_run(path)
+    assert run.skipped == []
+    assert run.records[0].content == "caf\ufffd ok"
+    assert any("not UTF-8" in r.getMessage() for r in caplog.records)
+
+
+def test_many_bad_lines_log_one_summary(tmp_path: Path, caplog) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("\n".join(f"plain text line {i}" for i in range(25)) + "\n")
+    with caplog.at_level(logging.WARNING):
+        run = load_run(path)
+    assert len(run.skipped) == 25
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 11
+    assert messages[-1].endswith("15 more unreadable lines skipped")
