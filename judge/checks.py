@@ -22,7 +22,7 @@ from judge.jsoncheck import (
 from judge.reasoning import read_tail
 from judge.records import RunRecord
 from judge.textstats import find_special_tokens, measure_garbling, measure_repetition
-from judge.verdict import Finding
+from judge.verdict import EVIDENCE_MAX_CHARS, Finding
 
 # A response that used at least this share of its token budget ran out of
 # budget, even when the server reported finish_reason "stop".
@@ -203,8 +203,9 @@ def _empty_answer_findings(record: RunRecord, stops: list[str]) -> list[Finding]
         findings.append(
             Finding(
                 name=name,
-                evidence=reading.evidence,
+                evidence=tail_quote(reasoning),
                 detail={
+                    "why": reading.why,
                     "confidence": reading.confidence,
                     "stops": json.dumps(stops, ensure_ascii=False),
                 },
@@ -221,6 +222,12 @@ def _empty_answer_findings(record: RunRecord, stops: list[str]) -> list[Finding]
         )
     )
     return findings
+
+
+def tail_quote(text: str, length: int = EVIDENCE_MAX_CHARS - 1) -> str:
+    """Return the end of `text` as a quote that fits a verdict's evidence."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= length else "…" + flat[-(length - 1) :]
 
 
 def _token_accounting(record: RunRecord) -> list[Finding]:

@@ -212,16 +212,18 @@ def pair_findings(groups: list[PairGroup]) -> dict[int, list[Finding]]:
     """Turn pair groups into per-record mismatch flags and consistency facts."""
     findings: dict[int, list[Finding]] = defaultdict(list)
     for group in groups:
-        partners = ", ".join(
-            f"#{index} {label}" for index, label in zip(group.indices, group.labels)
-        )
+        members = list(zip(group.indices, group.labels))
+
+        def others(index: int) -> str:
+            return ", ".join(f"#{i} {label}" for i, label in members if i != index)
+
         if group.consistent:
             for index in group.indices:
                 findings[index].append(
                     Finding(
                         name=f"{group.kind}_consistent",
                         kind="fact",
-                        evidence=f"identical output across {partners} ({group.basis})",
+                        evidence=f"same output as {others(index)} ({group.basis})",
                         detail={"group": ",".join(map(str, group.indices))},
                     )
                 )
@@ -230,8 +232,8 @@ def pair_findings(groups: list[PairGroup]) -> dict[int, list[Finding]]:
             findings[index].append(
                 Finding(
                     name=f"{group.kind}_mismatch",
-                    evidence=f"output differs from {partners} at character "
-                    f"{group.first_difference} ({group.basis})",
+                    evidence=f"output differs from {others(index)} from character "
+                    f"{group.first_difference} on ({group.basis})",
                     detail={
                         "group": ",".join(map(str, group.indices)),
                         "first_difference": group.first_difference,

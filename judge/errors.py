@@ -34,6 +34,13 @@ ERROR_TYPES: dict[str, ErrorType] = {
             "AFM failed to render the chat template for this request",
         ),
         ErrorType(
+            "unreachable",
+            "server unreachable",
+            "test_config",
+            "no server answered at the address ({detail}); check --base-url or "
+            "that the server started",
+        ),
+        ErrorType(
             "connection_lost",
             "connection lost",
             "afm_bug",
@@ -119,6 +126,16 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         ),
     ),
     ("timeout", re.compile(r"(?P<detail>timed? ?out|timeout)", re.I)),
+    (
+        "unreachable",
+        re.compile(
+            r"(?P<detail>Connection refused|All connection attempts failed|Name or "
+            r"service not known|nodename nor servname|Temporary failure in name "
+            r"resolution|No address associated|Invalid URL|unsupported protocol|"
+            r"Request URL is missing)",
+            re.I,
+        ),
+    ),
     (
         "connection_lost",
         re.compile(

@@ -60,7 +60,7 @@ class TailReading:
 
     finished: bool
     confidence: str  # "high", "medium" or "low"
-    evidence: str
+    why: str
 
 
 def _ends_mid_sentence(trace: str) -> bool:
@@ -90,15 +90,14 @@ def read_tail(trace: str, stops: list[str]) -> TailReading:
     """Judge whether `trace` finished before a stop string ended the response."""
     text = strip_glued_suffix(trace)
     tail = text[-300:]
-    snippet = text[-60:]
 
     inside = [stop for stop in stops if stop and stop in trace]
     if inside:
         return TailReading(
             True,
             "high",
-            f"stop string {inside[0]!r} occurs in the reasoning, so it was not "
-            "matched there",
+            f"the stop string {inside[0]!r} occurs in the reasoning, so the server "
+            "did not match it there",
         )
 
     following = _next_numbered_stop(text, stops)
@@ -106,8 +105,8 @@ def read_tail(trace: str, stops: list[str]) -> TailReading:
         return TailReading(
             False,
             "high",
-            f"stop string {following!r} is the reasoning's next numbered item; "
-            f"it ends …{snippet!r}",
+            f"the stop string {following!r} would be the reasoning's next "
+            "numbered item",
         )
 
     marker = _FINAL_MARKERS.search(tail)
@@ -115,16 +114,10 @@ def read_tail(trace: str, stops: list[str]) -> TailReading:
         return TailReading(
             True,
             "medium",
-            f"reasoning ends with a finished plan ({marker.group(0).strip()!r})",
+            f"the reasoning ends with a finished plan ({marker.group(0).strip()!r})",
         )
 
     if _ends_mid_sentence(text):
-        return TailReading(
-            False, "high", f"reasoning ends mid-sentence: …{snippet!r}"
-        )
+        return TailReading(False, "high", "the reasoning ends unfinished")
 
-    return TailReading(
-        False,
-        "low",
-        f"no sign that the reasoning finished; it ends …{snippet!r}",
-    )
+    return TailReading(False, "low", "nothing shows that the reasoning finished")

@@ -134,7 +134,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "throughput_outlier",
         "ok",
-        5,
+        NO_FLAG_SCORE,
         "Throughput is far from the model's median.",
     ),
 )
@@ -230,6 +230,9 @@ def rules_verdict(findings: list[Finding], intent: str = "") -> Verdict:
     primary, primary_finding = applied[0]
     others = sorted({rule.flag for rule, _ in applied[1:]} - {primary.flag})
     reason = primary.reason
+    why = primary_finding.detail.get("why")
+    if why:
+        reason += f" Reading of the trace: {why}."
     if others:
         reason += " Also flagged: " + ", ".join(others) + "."
 

@@ -64,6 +64,8 @@ def test_error_classification_table() -> None:
             "chat_template"
         ),
         "Connection error.": "connection_lost",
+        "Connection error. All connection attempts failed": "unreachable",
+        "Connection error. [Errno 111] Connection refused": "unreachable",
         "Server process died (check /tmp/x.log)": "server_died",
         'Error starting MLX server: downloadFailed("a/b: File not found: main")': (
             "download_failed"
@@ -121,7 +123,7 @@ def test_tail_mid_thought_by_next_number() -> None:
     reading = read_tail(trace, ["3."])
     assert reading.finished is False
     assert reading.confidence == "high"
-    assert "next numbered item" in reading.evidence
+    assert "next numbered item" in reading.why
 
 
 def test_tail_mid_sentence() -> None:
