@@ -13,7 +13,7 @@ from pathlib import Path
 import orjson
 
 from judge.grade import GRADES_FILE, RunInfo, iter_grades, read_run_info, write_summary
-from judge.markdown import code, inline
+from judge.markdown import code, inline, plural
 from judge.report import (
     judge_usage_lines,
     section_agreement,
@@ -35,12 +35,12 @@ def _title(data: ReportData, info: RunInfo) -> list[str]:
     models = Counter(row.base_model for row in data.rows)
     variants = set(data.scores_by_variant)
     if len(models) == 1:
-        subject = f"{next(iter(models))}, {len(variants)} variants"
+        subject = f"{next(iter(models))}, {plural(len(variants), 'variant')}"
     else:
-        subject = f"{len(models)} models"
+        subject = plural(len(models), "model")
     lines = [f"## AFM Compatibility Report ({inline(subject)})", ""]
 
-    facts = [f"Run: {code(info.run_name)}", f"{len(data.rows)} records"]
+    facts = [f"Run: {code(info.run_name)}", plural(len(data.rows), "record")]
     meta = info.meta
     if meta is not None:
         if meta.afm_version:

@@ -46,3 +46,8 @@ def names(values: Iterable[str], limit: int = 6) -> str:
     if len(distinct) > limit:
         shown.append(f"+{len(distinct) - limit} more")
     return ", ".join(shown) or "—"
+
+
+def plural(count: int, noun: str) -> str:
+    """Return "1 record" or "3 records" (nouns that take an s)."""
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"

@@ -9,12 +9,22 @@ from dataclasses import dataclass
 from judge.advice import FLAG_FIXES, flag_title
 from judge.errors import ERROR_TYPES, describe_cause
 from judge.grade import PairInfo, RunInfo
-from judge.markdown import code, inline, names, table
+from judge.markdown import code, inline, names, plural, table
 from judge.report_data import RecordRow, ReportData
 from judge.rules import RULES_BY_FLAG
 from judge.verdict import CATEGORY_TITLES
 
 WARN_BELOW = 3
+# Flags whose issue category follows the records' verdicts instead of the rule.
+VERDICT_DECIDES = frozenset(
+    {
+        "thinking_budget_exhausted",
+        "stop_at_answer_start",
+        "stop_in_reasoning",
+        "reasoning_only",
+        "repetition_loop",
+    }
+)
 
 
 def _failure_groups(data: ReportData) -> dict[tuple[str, str], list[RecordRow]]:
@@ -74,7 +84,7 @@ def section_broken(data: ReportData) -> str:
             types = Counter(row.error_type or "other" for row in members)
             kinds = ", ".join(ERROR_TYPES[t].title for t, _ in types.most_common())
             lines.append(
-                f"- {code(model)}: all {len(members)} requests failed ({kinds})."
+                f"- {code(model)}: {'the only request' if len(members) == 1 else 'all ' + plural(len(members), 'request')} failed ({kinds})."
             )
     return "\n".join(lines)
 
@@ -311,12 +321,19 @@ def section_performance(data: ReportData) -> str:
     for row in measured:
         if row.status != "FAIL":
             by_model[row.base_model].append(row.tokens_per_sec)
-    for model, rates in sorted(by_model.items()):
+    # Per-model medians only where a model has several records; in a sweep of
+    # one record per model the table below says the same.
+    medians = [
+        (statistics.median(rates), model, rates)
+        for model, rates in by_model.items()
+        if len(rates) > 1
+    ]
+    for median, model, rates in sorted(medians, key=lambda item: (-item[0], item[1])):
         lines.append(
-            f"- {code(model)}: median {statistics.median(rates):.2f} tok/s over "
-            f"{len(rates)} records (min {min(rates):.2f}, max {max(rates):.2f})."
+            f"- {code(model)}: median {median:.2f} tok/s over "
+            f"{plural(len(rates), 'record')} (min {min(rates):.2f}, max {max(rates):.2f})."
         )
-    if by_model:
+    if medians:
         lines.append("")
 
     rows = []
@@ -377,38 +394,41 @@ def _issues(data: ReportData, info: RunInfo) -> list[_Issue]:
         rule = RULES_BY_FLAG.get(flag)
         if flag == "request_failed" or rule is None or rule.category == "ok":
             continue
-        category = rule.category
-        if flag == "thinking_budget_exhausted":
-            # The per-record verdicts decide: a looping model is model quality.
-            verdicts = Counter(data.row(i).category for i in examples.indices)
-            category = verdicts.most_common(1)[0][0]
+        # For measured facts the rule's category holds whatever the verdict
+        # says. For readings of the evidence the verdicts decide: a looping
+        # model is model quality, and an early stop that the test expects is
+        # no issue at all.
+        by_category: dict[str, list[RecordRow]] = defaultdict(list)
+        for index in examples.indices:
+            row = data.row(index)
+            if flag not in VERDICT_DECIDES:
+                by_category[rule.category].append(row)
+            elif row.category != "ok":
+                by_category[row.category].append(row)
         fix = FLAG_FIXES.get(flag, "")
-        issues.append(
-            _Issue(
-                flag,
-                category,
-                6 - rule.max_score,
-                list(examples.variants),
-                len(examples.indices),
-                f"{flag_title(flag)}. {fix}",
+        for category, rows in by_category.items():
+            issues.append(
+                _Issue(
+                    f"{flag}:{category}",
+                    category,
+                    6 - rule.max_score,
+                    list(dict.fromkeys(row.variant for row in rows)),
+                    len(rows),
+                    f"{flag_title(flag)}. {fix}",
+                )
             )
-        )
 
     for artifact in info.artifacts:
-        touched = [
-            row.variant
-            for row in data.rows
-            if row.base_model == artifact.model and row.artifact_suffix == artifact.suffix
-        ]
         issues.append(
             _Issue(
                 f"reasoning_artifact:{artifact.model}:{artifact.suffix}",
                 "afm_bug",
                 2,
-                touched,
-                len(touched),
+                [],
+                artifact.count,
                 f"{artifact.count} of {artifact.traces} reasoning traces of "
-                f"{artifact.model} end in '{artifact.suffix}'. "
+                f"{artifact.model} end in '{artifact.suffix}', a cosmetic suffix "
+                "that does not change these records' verdicts. "
                 + FLAG_FIXES["reasoning_artifact"],
             )
         )
@@ -434,30 +454,32 @@ def section_recommendations(data: ReportData, info: RunInfo) -> str:
             lines.append("- None found.")
         for position, issue in enumerate(selected, start=1):
             kind = " (model incompatibility)" if issue.category == "model_incompat" else ""
-            lines.append(
-                f"{position}. {inline(issue.text)}{kind} — {issue.count} record(s): "
-                f"{names(issue.variants, 4)}."
-            )
+            affected = plural(issue.count, "record")
+            if issue.variants:
+                affected += f": {names(issue.variants, 4)}"
+            lines.append(f"{position}. {inline(issue.text)}{kind} — {affected}.")
         lines.append("")
 
     lines.append("**Working well**")
     good = [
         variant
         for variant, categories in data.categories_by_variant.items()
-        if categories == {"ok"}
+        if categories == {"ok"} and not data.flags_by_variant.get(variant)
     ]
-    consistent = [g for g in info.pair_groups if g.consistent]
+    mismatched = {label for g in info.pair_groups if not g.consistent for label in g.labels}
+    consistent: dict[tuple, PairInfo] = {}
+    for group in info.pair_groups:
+        labels = tuple(dict.fromkeys(group.labels))
+        if group.consistent and not mismatched & set(labels):
+            consistent.setdefault((group.kind, labels, group.basis), group)
     if good:
         lines.append(
-            f"- {len(good)} of {len(data.categories_by_variant)} variants had no "
-            f"problem in any record: {names(good, 12)}."
+            f"- {plural(len(good), 'variant')} of {len(data.categories_by_variant)} "
+            f"passed every check in every record: {names(good, 12)}."
         )
-    for group in consistent:
-        what = "streaming and non-streaming" if group.kind == "stream" else "repeated"
-        lines.append(
-            f"- {what} runs agree ({group.basis}): "
-            f"{names(dict.fromkeys(group.labels), 4)}."
-        )
+    for (kind, labels, basis), group in consistent.items():
+        what = "streaming and non-streaming" if kind == "stream" else "repeated"
+        lines.append(f"- {what} runs agree ({basis}): {names(labels, 4)}.")
     if not good and not consistent:
         lines.append("- Nothing in this run passed every check.")
     return "\n".join(lines).rstrip()
