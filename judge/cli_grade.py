@@ -9,12 +9,14 @@ from pathlib import Path
 
 import click
 import orjson
+from click.core import ParameterSource
 
 from judge.compose import compose_report
 from judge.grade import (
     GRADES_FILE,
     RUN_INFO_FILE,
     default_out_dir,
+    NoRecordsError,
     grade_run,
     read_run_info,
 )
@@ -41,14 +43,16 @@ OUT_OPTION = click.option(
 FAIL_ON_CHOICES = ("fail", "afm_bug", "any")
 
 
-def _should_fail(summary: RunSummary, fail_on: str | None) -> bool:
-    if fail_on == "fail":
-        return summary.failed > 0
-    if fail_on == "afm_bug":
-        return summary.categories.get("afm_bug", 0) > 0
-    if fail_on == "any":
-        return summary.records - summary.categories.get("ok", 0) > 0
-    return False
+def _failure_reason(summary: RunSummary, fail_on: str | None) -> str | None:
+    """Return why --fail-on makes grade exit 1, or None when it does not."""
+    if fail_on == "fail" and summary.failed:
+        return f"{summary.failed} record(s) with status FAIL"
+    if fail_on == "afm_bug" and summary.categories.get("afm_bug", 0):
+        return f"{summary.categories['afm_bug']} AFM-bug verdict(s)"
+    not_ok = summary.records - summary.categories.get("ok", 0)
+    if fail_on == "any" and not_ok:
+        return f"{not_ok} verdict(s) other than ok"
+    return None
 
 
 @click.command()
@@ -158,6 +162,27 @@ def grade(
       afm-judge grade run.jsonl --judge gpt-4o --judge gpt-4.1-mini   # panel
       afm-judge grade run.jsonl --judge local             # embedded SmolLM2
     """
+    judge_only = {
+        "--judge-base-url": judge_base_url is not None,
+        "--judge-mode": judge_mode is not None,
+        "--prompts": prompts_dir is not None,
+        "--cases": cases is not None,
+        "--no-cache": no_cache,
+        "--cache-dir": cache_dir is not None,
+    }
+    context = click.get_current_context()
+    for name in ("concurrency", "judge_timeout", "max_chars"):
+        source = context.get_parameter_source(name)
+        judge_only["--" + name.replace("_", "-")] = source in (
+            ParameterSource.COMMANDLINE,
+            ParameterSource.ENVIRONMENT,
+        )
+    given = [name for name, present in judge_only.items() if present]
+    if given and not judges:
+        raise click.UsageError(
+            f"{', '.join(given)} only applies to a judge model: add --judge MODEL "
+            "or remove the option"
+        )
     options = None
     if judges:
         options = JudgeOptions(
@@ -174,8 +199,15 @@ def grade(
         )
     try:
         target, summary = grade_run(run, out_dir, options)
-    except (PromptError, TargetError, ServerStartError) as exc:
+    except (PromptError, TargetError, ServerStartError, NoRecordsError) as exc:
         raise click.ClickException(str(exc)) from exc
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        raise click.ClickException(
+            f"cannot write {exc.filename}: {exc.strerror}; choose another folder "
+            "with --out"
+        ) from exc
     except KeyboardInterrupt:
         message = "Interrupted: no grades were written."
         if options is not None:
@@ -198,7 +230,9 @@ def grade(
             f"{target / GRADES_FILE}",
             err=True,
         )
-    if _should_fail(summary, fail_on):
+    reason = _failure_reason(summary, fail_on)
+    if reason:
+        click.echo(f"--fail-on {fail_on}: {reason}", err=True)
         sys.exit(1)
 
 
@@ -246,12 +280,14 @@ def compose(run: Path, out_dir: Path | None) -> None:
             f"no grades found in {target}; run `afm-judge grade {run}` first"
         )
     info = read_run_info(target)
-    if info.run_sha256 and info.run_sha256 != file_sha256(run):
-        log.warning(
-            "%s changed since it was graded; run `afm-judge grade %s` again for "
-            "an up-to-date report",
-            run,
-            run,
+    if info.run_sha256 != file_sha256(run):
+        # Stale grades would put scores on the wrong records of AFM's report.
+        raise click.ClickException(
+            f"{run} changed since it was graded (the grades in {target} belong to "
+            f"another version of the file); run `afm-judge grade {run}` again"
         )
-    path = compose_report(target)
+    try:
+        path = compose_report(target)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write the report in {target}: {exc}") from exc
     click.echo(str(path))

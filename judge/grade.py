@@ -75,6 +75,10 @@ class RunInfo(BaseModel):
     afm_judge_version: str = __version__
 
 
+class NoRecordsError(ValueError):
+    """The run file has no record to grade."""
+
+
 # A function that turns (record, findings) into a verdict; the rules judge is one.
 VerdictFunction = Callable[[RunRecord, list[Finding]], Verdict]
 
@@ -219,6 +223,11 @@ def grade_run(
     kept wherever every judge failed.
     """
     run = load_run(run_path)
+    if not run.records:
+        raise NoRecordsError(
+            f"{run_path} contains no records ({len(run.skipped)} unreadable "
+            "line(s)); expected a results JSONL with one request per line"
+        )
     target = out_dir or default_out_dir(run_path)
     findings = analyse_records(run.records)
     grades = grade_records(run, findings, rules_judge)

@@ -55,6 +55,14 @@ def build_items(
     intents = load_intents(case_path) if case_path else {}
     if case_path:
         log.info("read %d variant intents from %s", len(intents), case_path)
+        matched = sum(1 for r in run.records if r.label in intents or r.base_model in intents)
+        if cases is not None and not matched:
+            log.warning(
+                "no record of %s matches a section of %s, so the judge sees no "
+                "intent; check that --cases names the case file of this run",
+                run.path,
+                cases,
+            )
     by_index: dict[int, RunRecord] = {record.index: record for record in run.records}
     partners = _partners(findings.pair_groups)
     return [
