@@ -81,3 +81,48 @@ def apply_bounds(
             "bounded_by": changes,
         }
     )
+
+
+_QUOTE_EDGES = " \t\n\"'“”‘’…."
+
+
+def _normalise(text: str) -> str:
+    return " ".join(text.replace("&lt;", "<").split()).casefold()
+
+
+def evidence_found(evidence: str, sources: list[str]) -> bool:
+    """Return True if the quote `evidence` occurs in one of `sources`.
+
+    Whitespace, case, surrounding quotes and ellipses are ignored, so a quote
+    the judge trimmed or re-spaced still counts.
+    """
+    core = _normalise(evidence).strip(_QUOTE_EDGES)
+    if len(core) < 3:
+        return True
+    # A quote cut in the middle ("start … end") is checked piece by piece.
+    pieces = [piece.strip(_QUOTE_EDGES) for piece in core.replace("...", "…").split("…")]
+    texts = [_normalise(source) for source in sources if source]
+    return all(
+        any(piece in text for text in texts) for piece in pieces if len(piece) >= 3
+    )
+
+
+def check_answer(verdict: Verdict, sources: list[str]) -> Verdict:
+    """Make a judge's verdict self-consistent and its evidence a real quote.
+
+    A verdict that names a problem cannot score 5, and evidence that occurs
+    nowhere in the record (or in the findings shown to the judge) is dropped.
+    Each change is recorded in `bounded_by`.
+    """
+    changes = list(verdict.bounded_by)
+    score = verdict.score
+    evidence = verdict.evidence
+    if verdict.category != "ok" and score == 5:
+        changes.append(f"score 5→4: a {verdict.category} verdict cannot be perfect")
+        score = 4
+    if evidence and not evidence_found(evidence, sources):
+        changes.append("evidence not found in the record, dropped")
+        evidence = ""
+    return verdict.model_copy(
+        update={"score": score, "evidence": evidence, "bounded_by": changes}
+    )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import os
+import random
 import time
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -26,7 +27,6 @@ from tenacity import (
     RetryCallState,
     retry_if_exception,
     stop_after_attempt,
-    wait_exponential_jitter,
 )
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,16 @@ def is_transport_error(exc: BaseException) -> bool:
     return False
 
 
+def backoff_delay(attempt: int, base_s: float, max_s: float) -> float:
+    """Return the wait before retry number `attempt`: exponential, with jitter.
+
+    The wait doubles from `base_s` per attempt up to `max_s`, plus a random
+    jitter of up to `base_s`, so concurrent calls do not retry in lockstep.
+    """
+    exponential = base_s * 2 ** max(attempt - 1, 0)
+    return min(exponential, max_s) + random.uniform(0, base_s)
+
+
 def retry_after_seconds(exc: BaseException) -> float | None:
     """Read Retry-After (seconds or an HTTP date) or retry-after-ms from the error."""
     cause = _transport_cause(exc)
@@ -124,9 +134,6 @@ class JudgeClient:
         self.mode_name = endpoint.chosen_mode()
         self.client = instructor.from_openai(raw, mode=MODES[self.mode_name])
         self.client.on("parse:error", self._count_reask)
-        self._backoff = wait_exponential_jitter(
-            initial=endpoint.backoff_s, max=endpoint.max_backoff_s
-        )
 
     async def close(self) -> None:
         """Close the HTTP connections while the event loop still runs."""
@@ -140,7 +147,9 @@ class JudgeClient:
         retry_after = retry_after_seconds(exc) if exc else None
         if retry_after is not None:
             return min(max(retry_after, 0.0), MAX_RETRY_AFTER_S)
-        return self._backoff(state)
+        return backoff_delay(
+            state.attempt_number, self.endpoint.backoff_s, self.endpoint.max_backoff_s
+        )
 
     def _before_sleep(self, state: RetryCallState) -> None:
         # tenacity computes the wait even for the attempt that ends the
@@ -182,6 +191,9 @@ class JudgeClient:
         except Exception as exc:  # every failure becomes a rules-judge fallback
             self.stats.failures += 1
             cause = _transport_cause(exc)
+            if isinstance(exc, InstructorRetryException) and not is_transport_error(exc):
+                # The last invalid answer ended the call; it was not re-asked.
+                self.stats.reasks -= 1
             usage = _usage_dict(getattr(exc, "total_usage", None))
             message = f"{type(cause).__name__}: {str(cause)[:200]}"
             raise JudgeCallError(message, usage) from exc

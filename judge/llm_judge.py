@@ -18,7 +18,7 @@ from typing import Any, Literal
 import instructor
 from pydantic import Field, field_validator
 
-from judge.bounds import apply_bounds
+from judge.bounds import apply_bounds, check_answer
 from judge.judge_client import CallStats, JudgeCallError, JudgeClient, JudgeEndpoint
 from judge.judge_config import DEFAULT_MAX_CHARS
 from judge.judge_prompt import JudgePrompts, render_record
@@ -131,7 +131,17 @@ def answer_to_verdict(
         overrule_reason=answer.overrule_reason,
         prompt_hash=prompt_hash,
     )
-    return apply_bounds(verdict, item.findings, list(answer.overruled))
+    bounded = apply_bounds(verdict, item.findings, list(answer.overruled))
+    record = item.record
+    sources = [
+        record.content,
+        record.reasoning_content,
+        record.prompt or "",
+        record.error,
+        record.system_prompt,
+        *(finding.evidence for finding in item.findings),
+    ]
+    return check_answer(bounded, sources)
 
 
 def fallback_verdict(item: JudgeItem, error: str, prompt_hash: str) -> Verdict:

@@ -42,10 +42,23 @@ class Script:
             return self.actions.pop(0) if self.actions else self.default
 
 
-def verdict_arguments(score: object = 4, category: str = "ok") -> str:
+def quote_from(body: dict) -> str:
+    """Return the first words of the record's content, as a judge would quote them."""
+    for message in body.get("messages", []):
+        text = message.get("content") or ""
+        if message.get("role") == "user" and "<record-content>\n" in text:
+            inside = text.split("<record-content>\n", 1)[1]
+            inside = inside.split("\n</record-content>")[0]
+            return "" if inside == "(empty)" else inside[:40]
+    return ""
+
+
+def verdict_arguments(
+    score: object = 4, category: str = "ok", evidence: str = ""
+) -> str:
     return json.dumps(
         {
-            "evidence": "quoted text",
+            "evidence": evidence,
             "reason": "Scripted verdict.",
             "category": category,
             "score": score,
@@ -122,6 +135,7 @@ def make_handler(script: Script) -> type[BaseHTTPRequestHandler]:
             if script.latency_s:
                 time.sleep(script.latency_s)
             kind, _, argument = action.partition(":")
+            quote = quote_from(body)
             if kind == "429":
                 self.send_json(
                     429,
@@ -132,19 +146,16 @@ def make_handler(script: Script) -> type[BaseHTTPRequestHandler]:
                 self.send_json(500, {"error": {"message": "boom", "type": "server"}})
             elif kind == "hang":
                 time.sleep(float(argument or 30))
-                self.send_json(200, completion(body, verdict_arguments()))
+                self.send_json(200, completion(body, verdict_arguments(evidence=quote)))
             elif kind == "invalid_json":
                 self.send_json(200, completion(body, '{"score": 4, "reason": '))
             elif kind == "score7":
-                self.send_json(200, completion(body, verdict_arguments(score=7)))
+                arguments = verdict_arguments(score=7, evidence=quote)
+                self.send_json(200, completion(body, arguments))
             else:
                 score, _, category = argument.partition(":")
-                self.send_json(
-                    200,
-                    completion(
-                        body, verdict_arguments(int(score or 4), category or "ok")
-                    ),
-                )
+                arguments = verdict_arguments(int(score or 4), category or "ok", quote)
+                self.send_json(200, completion(body, arguments))
 
     return Handler
 

@@ -374,3 +374,48 @@ def test_interrupted_grade_resumes_from_cache(runs_dir: Path, tmp_path: Path) ->
     assert summary["judge_calls"] + summary["judge_cache_hits"] == 34
     assert sent_after - sent_before == summary["judge_calls"]
     assert (tmp_path / "out" / "grades.jsonl").is_file()
+
+
+def test_reasks_counted_once_per_resend(runs_dir: Path, tmp_path: Path) -> None:
+    with standin(tmp_path, "garbage", default="invalid_json") as (base_url, log):
+        out_dir, summary = grade_run(
+            runs_dir / "vlm-media-0cfba17.jsonl",
+            tmp_path / "out",
+            options(tmp_path, [endpoint(base_url)]),
+        )
+        sent = len(requests_in(log))
+    (stats,) = read_grades(out_dir)[0].judge_stats
+    assert sent == 6 * 3
+    assert stats.calls == 6
+    assert stats.reasks == 6 * 2
+    assert stats.fallbacks == 6
+    assert summary.judge_fallbacks == 6
+
+
+def test_backoff_grows_and_caps() -> None:
+    from judge.judge_client import backoff_delay
+
+    for attempt, low in ((1, 1.0), (2, 2.0), (3, 4.0), (10, 30.0)):
+        delay = backoff_delay(attempt, 1.0, 30.0)
+        assert low <= delay <= low + 1.0
+
+
+def test_answer_consistency_and_quotes() -> None:
+    from judge.bounds import check_answer, evidence_found
+
+    sources = ["The capital of France is Paris.\n\nIt is large.", "Thinking..."]
+    assert evidence_found("capital of  France", sources)
+    assert evidence_found("“…France is Paris. It is…”", sources)
+    assert evidence_found("The capital … It is large", sources)
+    assert not evidence_found("The capital of Spain", sources)
+
+    verdict = Verdict(score=5, category="afm_bug", evidence="made up words", judge="j")
+    checked = check_answer(verdict, sources)
+    assert checked.score == 4
+    assert checked.evidence == ""
+    assert checked.bounded_by == [
+        "score 5→4: a afm_bug verdict cannot be perfect",
+        "evidence not found in the record, dropped",
+    ]
+    fine = Verdict(score=5, category="ok", evidence="is Paris", judge="j")
+    assert check_answer(fine, sources) == fine
