@@ -147,3 +147,55 @@ def test_compose_without_grades_names_the_command(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "no grades found" in result.output
     assert f"afm-judge grade {run}" in result.output
+
+
+def test_compose_refuses_stale_grades(runs_dir: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run.jsonl"
+    run.write_bytes((runs_dir / "stop-suite-050e836.jsonl").read_bytes())
+    out = str(tmp_path / "out")
+    runner = CliRunner()
+    assert runner.invoke(main, ["grade", str(run), "--out", out]).exit_code == 0
+    lines = run.read_bytes().splitlines(keepends=True)
+    run.write_bytes(b"".join(lines[:2] + lines[3:]))
+    result = runner.invoke(main, ["compose", str(run), "--out", out])
+    assert result.exit_code == 1
+    assert "changed since it was graded" in result.output
+    assert f"afm-judge grade {run}" in result.output
+    assert not (tmp_path / "out" / "report.md").exists()
+
+
+def test_grade_refuses_file_without_records(runs_dir: Path, tmp_path: Path) -> None:
+    meta_only = write_run(tmp_path / "meta.jsonl", [])
+    result = CliRunner().invoke(main, ["grade", str(meta_only), "--out", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "contains no records" in result.output
+
+
+def test_judge_options_need_a_judge(runs_dir: Path, tmp_path: Path) -> None:
+    run = str(runs_dir / "vlm-media-0cfba17.jsonl")
+    for option in (["--concurrency", "3"], ["--no-cache"], ["--judge-mode", "json"]):
+        result = CliRunner().invoke(main, ["grade", run, "--out", str(tmp_path), *option])
+        assert result.exit_code == 2, option
+        assert f"{option[0]} only applies to a judge model" in result.output
+
+
+def test_unwritable_output_is_one_line_error(runs_dir: Path, tmp_path: Path) -> None:
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file, not a folder")
+    result = CliRunner().invoke(
+        main, ["grade", str(runs_dir / "vlm-media-0cfba17.jsonl"), "--out",
+               str(blocked / "out")]
+    )
+    assert result.exit_code == 1
+    assert "cannot write" in result.output
+    assert "choose another folder with --out" in result.output
+
+
+def test_fail_on_says_why(runs_dir: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main,
+        ["grade", str(runs_dir / "stop-suite-0cfba17.jsonl"), "--out", str(tmp_path),
+         "--fail-on", "afm_bug"],
+    )
+    assert result.exit_code == 1
+    assert "--fail-on afm_bug: 32 AFM-bug verdict(s)" in result.output
