@@ -82,7 +82,8 @@ def _failure_reason(summary: RunSummary, fail_on: str | None) -> str | None:
 @click.option(
     "--judge-mode",
     type=click.Choice(MODE_NAMES),
-    help="Structured-output mode [default: json_schema for OpenAI, tools elsewhere].",
+    help="Structured-output mode [default: json_schema for api.openai.com, tools "
+    "for every other endpoint].",
 )
 @click.option(
     "--judge-timeout",
@@ -108,7 +109,8 @@ def _failure_reason(summary: RunSummary, fail_on: str | None) -> str | None:
     "--cases",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Case file whose section comments give each variant's intent "
-    "[default: the file named in the run's test command, when it exists].",
+    "[default: the file named by --prompts in the run's test command, looked up "
+    "from the current folder and from the run file's folder].",
 )
 @click.option(
     "--max-chars",
