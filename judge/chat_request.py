@@ -10,10 +10,10 @@ from __future__ import annotations
 import base64
 import mimetypes
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from judge.chat_response import ChatOutcome, read_completion, read_stream
 from judge.llama_flags import FlagTranslation
 from judge.plan import RequestParams
 
@@ -43,26 +43,6 @@ _EXTRA_PARAMS = ("top_k", "min_p", "repetition_penalty")
 
 class MediaError(ValueError):
     """A media file of the request cannot be read."""
-
-
-@dataclass
-class ChatOutcome:
-    """The response to one request, with its timing."""
-
-    content: str = ""
-    reasoning_content: str = ""
-    tool_calls: list[dict[str, Any]] = field(default_factory=list)
-    finish_reason: str | None = None
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    total_tokens: int | None = None
-    # "server" when the usage object was sent, "stream_chunks" when
-    # completion_tokens counts the streamed chunks that carried text.
-    usage_source: str = "server"
-    logprobs_count: int = 0
-    system_fingerprint: str | None = None
-    gen_time_s: float = 0.0
-    ttft_s: float | None = None
 
 
 def media_part(reference: str) -> dict[str, Any]:
@@ -141,128 +121,26 @@ def send_chat(
     body: dict[str, Any],
     stream: bool,
 ) -> ChatOutcome:
-    """Send one request and collect the response; SDK errors propagate."""
+    """Send one request and read the response.
+
+    SDK errors (connection, timeout, error status) propagate, and so do
+    httpx2 errors raised while the body is read. A 200 response that is not a
+    chat completion raises chat_response.ResponseError.
+    """
     standard = {name: body[name] for name in body if name in _STANDARD_PARAMS}
     extra = {name: body[name] for name in body if name not in _STANDARD_PARAMS}
+    if stream:
+        standard["stream"] = True
+        standard["stream_options"] = {"include_usage": True}
     started = time.monotonic()
-    if not stream:
-        response = client.chat.completions.create(
-            model=model, messages=messages, extra_body=extra or None, **standard
-        )
-        outcome = _read_completion(response)
-        outcome.gen_time_s = time.monotonic() - started
-        return outcome
-
-    chunks = client.chat.completions.create(
-        model=model,
-        messages=messages,
-        stream=True,
-        stream_options={"include_usage": True},
-        extra_body=extra or None,
-        **standard,
-    )
-    return _read_stream(chunks, started)
-
-
-def _extra_field(item: Any, name: str) -> Any:
-    """Return a field the SDK's types do not declare (kept in `model_extra`)."""
-    value = getattr(item, name, None)
-    if value is None:
-        value = (getattr(item, "model_extra", None) or {}).get(name)
-    return value
-
-
-def _read_completion(response: Any) -> ChatOutcome:
-    outcome = ChatOutcome(system_fingerprint=response.system_fingerprint)
-    if response.choices:
-        choice = response.choices[0]
-        message = choice.message
-        outcome.content = message.content or ""
-        outcome.reasoning_content = _extra_field(message, "reasoning_content") or ""
-        outcome.tool_calls = [call.model_dump() for call in message.tool_calls or []]
-        outcome.finish_reason = choice.finish_reason
-        if choice.logprobs is not None and choice.logprobs.content:
-            outcome.logprobs_count = len(choice.logprobs.content)
-    _read_usage(outcome, response.usage)
-    return outcome
-
-
-def _read_usage(outcome: ChatOutcome, usage: Any) -> None:
-    if usage is None:
-        return
-    outcome.prompt_tokens = usage.prompt_tokens
-    outcome.completion_tokens = usage.completion_tokens
-    outcome.total_tokens = usage.total_tokens
-    outcome.usage_source = "server"
-
-
-def _read_stream(chunks: Any, started: float) -> ChatOutcome:
-    outcome = ChatOutcome()
-    content: list[str] = []
-    reasoning: list[str] = []
-    calls: dict[int, dict[str, Any]] = {}
-    text_chunks = 0
-    usage = None
-
-    with chunks:
-        for chunk in chunks:
-            outcome.system_fingerprint = chunk.system_fingerprint or (
-                outcome.system_fingerprint
-            )
-            if chunk.usage is not None:
-                usage = chunk.usage
-            for choice in chunk.choices:
-                delta = choice.delta
-                got_text = False
-                if delta.content:
-                    content.append(delta.content)
-                    got_text = True
-                reasoning_part = _extra_field(delta, "reasoning_content")
-                if reasoning_part:
-                    reasoning.append(reasoning_part)
-                    got_text = True
-                for call in delta.tool_calls or []:
-                    _merge_tool_call(calls, call)
-                    got_text = True
-                if got_text:
-                    text_chunks += 1
-                    if outcome.ttft_s is None:
-                        outcome.ttft_s = time.monotonic() - started
-                if choice.logprobs is not None and choice.logprobs.content:
-                    outcome.logprobs_count += len(choice.logprobs.content)
-                if choice.finish_reason:
-                    outcome.finish_reason = choice.finish_reason
-
+    # The streaming-response wrapper hands over the raw body, which
+    # chat_response checks, instead of the SDK's unchecked models.
+    with client.chat.completions.with_streaming_response.create(
+        model=model, messages=messages, extra_body=extra or None, **standard
+    ) as response:
+        content_type = response.headers.get("content-type", "")
+        if stream:
+            return read_stream(response.iter_lines(), content_type, started)
+        outcome = read_completion(response.read(), content_type)
     outcome.gen_time_s = time.monotonic() - started
-    outcome.content = "".join(content)
-    outcome.reasoning_content = "".join(reasoning)
-    outcome.tool_calls = [calls[index] for index in sorted(calls)]
-
-    if usage is not None:
-        _read_usage(outcome, usage)
-    else:
-        # NOTE: llama-cpp-python 0.3 ignores stream_options and sends no usage
-        # chunk. It sends one token per chunk, so the count matches its usage
-        # except for the tokens of a matched stop string, which it generates
-        # but does not send. Other servers may put several tokens in a chunk.
-        outcome.completion_tokens = text_chunks
-        outcome.usage_source = "stream_chunks"
     return outcome
-
-
-def _merge_tool_call(calls: dict[int, dict[str, Any]], delta_call: Any) -> None:
-    """Add a streamed tool-call fragment to the call with the same index."""
-    call = calls.setdefault(
-        delta_call.index,
-        {"id": None, "type": "function", "function": {"name": "", "arguments": ""}},
-    )
-    if delta_call.id:
-        call["id"] = delta_call.id
-    if delta_call.type:
-        call["type"] = delta_call.type
-    function = delta_call.function
-    if function is not None:
-        if function.name:
-            call["function"]["name"] += function.name
-        if function.arguments:
-            call["function"]["arguments"] += function.arguments

@@ -21,6 +21,7 @@ from typing import Any
 
 from judge import __version__
 from judge.chat_request import MediaError, build_body, build_messages, send_chat
+from judge.chat_response import ResponseError
 from judge.collect_record import RecordContext, fail_record, ok_record
 from judge.plan import PlannedRequest, Variant, plan_requests
 from judge.progress import CollectProgress
@@ -266,7 +267,10 @@ def _run_one(
 
     try:
         outcome = send_chat(lease.client, variant.model, messages, body, context.stream)
-    except openai.APITimeoutError:
+    except ResponseError as exc:
+        error = str(exc)
+    except (openai.APITimeoutError, httpx2.TimeoutException):
+        # httpx2 raises its own timeout while a body is read after the headers.
         error = f"Request timed out after {request_timeout_s:g} s (--request-timeout)"
     except openai.APIConnectionError as exc:
         error = _connection_error(exc.__cause__ or exc, lease)

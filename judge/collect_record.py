@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from judge.chat_request import ChatOutcome
+from judge.chat_response import ChatOutcome
 from judge.plan import PlannedRequest, RequestParams
 
 # AFM's content_preview: the first 300 characters of the content (or of the

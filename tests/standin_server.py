@@ -15,6 +15,9 @@ colours, cut at the first stop string. STANDIN_SCENARIO picks a fault:
 - tools: a request with `tools` gets a call of the first tool, with the
   arguments {"city": "Paris"} (in three fragments when streaming).
 - hang: every chat request waits STANDIN_HANG_S seconds before its response.
+- malformed: a request whose prompt contains a word of MALFORMED_BODIES or
+  MALFORMED_STREAMS gets status 200 with that body or that broken stream, and
+  STATUS500 gets status 500. Other requests are answered normally.
 
 Flags outside `KNOWN_FLAGS` make it exit at start with "Error: Unknown option
 'FLAG'", the way an AFM build without that flag does. STANDIN_REQUEST_LOG, when
@@ -34,6 +37,20 @@ KNOWN_FLAGS = {"-m", "-p", "-i", "--port", "--verbose", "--no-streaming", "--see
 FLAGS_WITH_VALUE = {"-m", "-p", "-i", "--port", "--seed"}
 ANSWER = "1. Red\n2. Blue\n3. Green\n4. Yellow\n5. Purple"
 REASONING = "The user wants colours. I will list five."
+# Non-streamed 200 responses that are not chat completions: content type, body.
+MALFORMED_BODIES = {
+    "HTML": ("text/html", b"<html><body><h1>Sign in</h1></body></html>"),
+    "JSONLIST": ("application/json", b"[1, 2]"),
+    "EMPTYOBJECT": ("application/json", b"{}"),
+    "NOCHOICES": (
+        "application/json",
+        b'{"id": "x", "object": "chat.completion", "created": 1, "model": "m", '
+        b'"choices": []}',
+    ),
+    "ERROR200": ("application/json", b'{"error": {"message": "model is loading"}}'),
+}
+# Broken event streams, written by Handler._broken_stream.
+MALFORMED_STREAMS = ("NOTJSON", "CUTSHORT", "NODONE", "NOFINISH")
 
 
 def parse_command_line(argv: list[str]) -> dict[str, str]:
@@ -141,6 +158,8 @@ class Handler(BaseHTTPRequestHandler):
             sys.stdout.write("standin: fatal error: simulated crash\n")
             sys.stdout.flush()
             os._exit(70)
+        if scenario == "malformed" and self._malformed(request, prompt):
+            return
         drop = scenario == "drop" and "DROP" in prompt
         if drop and not request.get("stream"):
             self.close_connection = True
@@ -156,6 +175,42 @@ class Handler(BaseHTTPRequestHandler):
             self._stream(request, content, reasoning, finish_reason, drop)
         else:
             self._complete(request, content, reasoning, finish_reason)
+
+    def _malformed(self, request: dict, prompt: str) -> bool:
+        """Send the broken response that the prompt asks for; False for none."""
+        if "STATUS500" in prompt:
+            self._send_json(500, {"error": {"message": "internal failure"}})
+            return True
+        for marker, (content_type, body) in MALFORMED_BODIES.items():
+            if marker in prompt:
+                self.send_response(200)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return True
+        for marker in MALFORMED_STREAMS:
+            if marker in prompt and request.get("stream"):
+                self._broken_stream(request, marker)
+                return True
+        return False
+
+    def _broken_stream(self, request: dict, marker: str) -> None:
+        """Write a stream that is valid chunked HTTP but not a complete SSE reply."""
+        self._start_stream()
+        self._write_event(chunk_body(request, {"role": "assistant"}))
+        if marker == "NOTJSON":
+            self._write_event("{not json}")
+            self._write_event("[DONE]")
+        elif marker == "CUTSHORT":
+            self._write_event(chunk_body(request, {"content": "1. Red"}))
+        elif marker == "NODONE":
+            self._write_event(chunk_body(request, {"content": "1. Red"}))
+            self._write_event(chunk_body(request, {}, "stop"))
+        elif marker == "NOFINISH":
+            self._write_event(chunk_body(request, {"content": "1. Red"}))
+            self._write_event("[DONE]")
+        self._write_chunk(b"")
 
     def _tool_call(self, request: dict) -> None:
         name = request["tools"][0]["function"]["name"]
