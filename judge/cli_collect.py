@@ -20,6 +20,7 @@ from judge.collect import (
     DEFAULT_LOAD_TIMEOUT_S,
     DEFAULT_REQUEST_TIMEOUT_S,
     CollectOptions,
+    apply_overrides,
     run_collect,
 )
 from judge.dryrun import render_plan_json_lines, render_plan_text
@@ -253,7 +254,9 @@ def collect(
 
     if dry_run:
         skipped = [section.title for section in case_file.skipped_sections]
-        _print_dry_run(variants, skipped, as_json)
+        # The plan shows what the real run sends, so the overrides apply here too.
+        planned_variants = apply_overrides(variants, max_tokens, stream)
+        _print_dry_run(planned_variants, skipped, as_json)
         return
 
     try:

@@ -46,8 +46,8 @@ class CollectOptions:
     resume: bool = False
     force: bool = False
     quiet: bool = False
-    # None: each variant's `stream` parameter decides, and unset means off,
-    # as in AFM's own harness.
+    # Replaces every variant's `stream` parameter. None: each variant's own
+    # value decides, and unset means off, as in AFM's own harness.
     stream: bool | None = None
     # Replaces every variant's max_tokens (and max_completion_tokens).
     max_tokens: int | None = None
@@ -81,6 +81,27 @@ def default_output(cases: Path, now: datetime | None = None) -> Path:
     """Return outputs/<cases stem>-<UTC timestamp>.jsonl (relative to the cwd)."""
     stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
     return Path("outputs") / f"{cases.stem}-{stamp}.jsonl"
+
+
+def apply_overrides(
+    variants: list[Variant], max_tokens: int | None, stream: bool | None
+) -> list[Variant]:
+    """Return `variants` with the command line's --max-tokens and --stream applied.
+
+    Both the dry run and the real run go through here, so the plan that
+    --dry-run prints carries the parameters that are sent. None leaves a
+    setting as the case file has it.
+    """
+    if max_tokens is not None:
+        variants = override_max_tokens(variants, max_tokens)
+    if stream is not None:
+        variants = [
+            variant.model_copy(
+                update={"params": variant.params.model_copy(update={"stream": stream})}
+            )
+            for variant in variants
+        ]
+    return variants
 
 
 def override_max_tokens(variants: list[Variant], max_tokens: int) -> list[Variant]:
@@ -128,8 +149,7 @@ def run_collect(
     with `interrupted` set.
     """
     options = options or CollectOptions()
-    if options.max_tokens is not None:
-        variants = override_max_tokens(variants, options.max_tokens)
+    variants = apply_overrides(variants, options.max_tokens, options.stream)
     output = output or default_output(cases)
     planned = plan_requests(variants)
     summary = CollectSummary(output=output, planned=len(planned))
@@ -198,11 +218,11 @@ def _run_requests(
         if variant is not current:
             current = variant
             lease = pool.lease(variant, variant_numbers[id(variant)])
-            context = _variant_context(variant, target, lease, options)
+            context = _variant_context(variant, target, lease)
         elif lease is not None and lease.server_exit() is not None:
             # The server died during this variant: start it again.
             lease = pool.lease(variant, variant_numbers[id(variant)])
-            context = _variant_context(variant, target, lease, options)
+            context = _variant_context(variant, target, lease)
         assert lease is not None and context is not None
 
         record = _run_one(planned, target, lease, context, options.request_timeout_s)
@@ -219,7 +239,7 @@ def _run_requests(
 
 
 def _variant_context(
-    variant: Variant, target: Target, lease: ServerLease, options: CollectOptions
+    variant: Variant, target: Target, lease: ServerLease
 ) -> RecordContext:
     not_applied = target.translate_flags(variant).not_applied
     if not_applied:
@@ -229,12 +249,9 @@ def _variant_context(
             target.kind,
             " ".join(not_applied),
         )
-    stream = (
-        options.stream if options.stream is not None else bool(variant.params.stream)
-    )
     return RecordContext(
         load_time_s=lease.load_time_s,
-        stream=stream,
+        stream=bool(variant.params.stream),
         server_log=str(lease.log_path.resolve()) if lease.log_path else None,
         not_applied=not_applied,
     )
