@@ -25,7 +25,8 @@ from judge.chat_response import ResponseError
 from judge.collect_record import RecordContext, fail_record, ok_record
 from judge.plan import PlannedRequest, Variant, plan_requests
 from judge.progress import CollectProgress
-from judge.run_writer import RunWriter
+from judge.resume_check import check_same_plan, plan_meta
+from judge.run_writer import ExistingRun, RunWriter
 from judge.server_pool import ServerLease, ServerPool
 from judge.targets import Target
 
@@ -144,9 +145,10 @@ def run_collect(
     """Send every planned request of `variants` and append its record to `output`.
 
     Raises run_writer.OutputFileError when the output exists and neither
-    `resume` nor `force` is set. On Ctrl-C or SIGTERM the server is stopped,
-    the file keeps every record written so far, and the summary comes back
-    with `interrupted` set.
+    `resume` nor `force` is set, and when `resume` finds a file collected with
+    another plan (see judge.resume_check). On Ctrl-C or SIGTERM the server is
+    stopped, the file keeps every record written so far, and the summary comes
+    back with `interrupted` set.
     """
     options = options or CollectOptions()
     variants = apply_overrides(variants, options.max_tokens, options.stream)
@@ -161,9 +163,18 @@ def run_collect(
         "timestamp": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "judge_version": __version__,
         "server": target.kind,
+        **plan_meta(cases, planned),
     }
+
+    def check_resume(existing: ExistingRun) -> None:
+        check_same_plan(output, existing, meta, planned)
+
     writer, done = RunWriter.open(
-        output, meta, resume=options.resume, force=options.force
+        output,
+        meta,
+        resume=options.resume,
+        force=options.force,
+        check_resume=check_resume,
     )
     todo = [request for request in planned if request.record_id not in done]
     summary.already_done = len(planned) - len(todo)

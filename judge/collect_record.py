@@ -19,7 +19,7 @@ from judge.plan import PlannedRequest, RequestParams
 PREVIEW_CHARS = 300
 
 # Optional request parameters, written only when the case file sets them.
-_OPTIONAL_PARAMS = (
+OPTIONAL_PARAMS = (
     "stop",
     "seed",
     "top_p",
@@ -68,7 +68,7 @@ def _setting_fields(planned: PlannedRequest) -> dict[str, Any]:
 
 def _optional_params(params: RequestParams) -> dict[str, Any]:
     written: dict[str, Any] = {}
-    for name in _OPTIONAL_PARAMS:
+    for name in OPTIONAL_PARAMS:
         value = getattr(params, name)
         if value is None:
             continue

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,28 +25,35 @@ class OutputFileError(Exception):
     """The output file cannot be used as requested; the message names the fix."""
 
 
-def read_done_ids(path: Path) -> tuple[set[str], bool]:
-    """Return the record ids already in `path` and whether it has a `_meta` line.
+@dataclass
+class ExistingRun:
+    """The `_meta` line and the records of a results file that a run continues."""
 
-    A partial last line (no newline at the end) is cut off the file first.
-    Raises OutputFileError for a file that has records but no `record_id`s,
-    because such a file was not written by collect and cannot be resumed.
+    meta: dict[str, Any] | None = None
+    records: list[dict[str, Any]] = field(default_factory=list)
+    # Bytes up to the end of the last whole line, and the bytes after it that
+    # an interrupted write left without a newline.
+    whole_lines_size: int = 0
+    partial_line_size: int = 0
+
+    @property
+    def record_ids(self) -> set[str]:
+        return {str(record["record_id"]) for record in self.records}
+
+
+def read_existing_run(path: Path) -> ExistingRun:
+    """Read the `_meta` line and the records of `path` for a resumed run.
+
+    A partial last line (no newline at the end) is left out and measured, and
+    the file is not changed. Raises OutputFileError for a line that is not JSON and for a file that has
+    records but no `record_id`s, because such a file was not written by
+    collect and cannot be resumed.
     """
     data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        keep = data.rfind(b"\n") + 1
-        log.warning(
-            "%s: removing a partial last line (%d bytes) left by an interrupted run",
-            path,
-            len(data) - keep,
-        )
-        with path.open("r+b") as handle:
-            handle.truncate(keep)
-        data = data[:keep]
-
-    done: set[str] = set()
-    has_meta = False
-    records = 0
+    keep = data.rfind(b"\n") + 1
+    existing = ExistingRun(whole_lines_size=keep, partial_line_size=len(data) - keep)
+    data = data[:keep]
+    without_id = 0
     for line_number, raw in enumerate(data.splitlines(), start=1):
         if not raw.strip():
             continue
@@ -58,18 +67,18 @@ def read_done_ids(path: Path) -> tuple[set[str], bool]:
         if not isinstance(item, dict):
             continue
         if item.get("_meta"):
-            has_meta = True
-            continue
-        records += 1
-        if item.get("record_id"):
-            done.add(str(item["record_id"]))
-    if records and not done:
+            existing.meta = existing.meta or item
+        elif item.get("record_id"):
+            existing.records.append(item)
+        else:
+            without_id += 1
+    if without_id and not existing.records:
         raise OutputFileError(
-            f"{path} has {records} records without a record_id, so it was not "
+            f"{path} has {without_id} records without a record_id, so it was not "
             "written by afm-judge collect and cannot be resumed: pass --force to "
             "overwrite it or choose another -o FILE"
         )
-    return done, has_meta
+    return existing
 
 
 class RunWriter:
@@ -81,20 +90,40 @@ class RunWriter:
 
     @classmethod
     def open(
-        cls, path: Path, meta: dict[str, Any], *, resume: bool, force: bool
+        cls,
+        path: Path,
+        meta: dict[str, Any],
+        *,
+        resume: bool,
+        force: bool,
+        check_resume: Callable[[ExistingRun], None] | None = None,
     ) -> tuple[RunWriter, set[str]]:
         """Open `path` for a new or resumed run; return the writer and done ids.
 
         A new run writes the `_meta` line first. Without `resume` or `force`, an
-        existing non-empty file raises OutputFileError.
+        existing non-empty file raises OutputFileError. When a run resumes,
+        `check_resume` gets the file's contents before the file is changed in
+        any way, and may raise OutputFileError to reject it.
         """
         path.parent.mkdir(parents=True, exist_ok=True)
         exists = path.is_file() and path.stat().st_size > 0
         done: set[str] = set()
         if exists and resume:
-            done, has_meta = read_done_ids(path)
-            if not has_meta:
+            existing = read_existing_run(path)
+            if check_resume is not None:
+                check_resume(existing)
+            elif existing.meta is None:
                 log.warning("%s has no _meta line; resuming without one", path)
+            done = existing.record_ids
+            if existing.partial_line_size:
+                log.warning(
+                    "%s: removing a partial last line (%d bytes) left by an "
+                    "interrupted run",
+                    path,
+                    existing.partial_line_size,
+                )
+                with path.open("r+b") as handle:
+                    handle.truncate(existing.whole_lines_size)
         elif exists and not force:
             raise OutputFileError(
                 f"output file {path} already exists: pass --resume to continue "

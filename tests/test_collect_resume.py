@@ -172,3 +172,123 @@ def test_normal_run_leaves_no_server(tmp_path: Path) -> None:
     # Three variants with different flags: three starts, each stopped.
     assert len(list((tmp_path / "o.logs").iterdir())) == 3
     assert wait_for_no_processes(model, timeout_s=0.5) == []
+
+
+# Resuming only the plan the file was started with
+
+
+def run_standin(
+    cases: Path, wrapper: Path, output: Path, *extra: str
+) -> subprocess.CompletedProcess[str]:
+    return run_cli(
+        afm_collect_args(cases, wrapper, output, "-q", *extra), env=standin_env("ok")
+    )
+
+
+def drop_last_record(output: Path) -> None:
+    lines = output.read_bytes().splitlines(keepends=True)
+    output.write_bytes(b"".join(lines[:-1]))
+
+
+def test_resume_other_case_file_rejected(tmp_path: Path) -> None:
+    wrapper = make_afm_wrapper(tmp_path)
+    first = write_cases(tmp_path, "[test/plan @ a]\nOne.\nTwo.\n", "first.txt")
+    other = write_cases(tmp_path, "[test/plan @ b]\nThree.\n", "other.txt")
+    output = tmp_path / "run.jsonl"
+    assert run_standin(first, wrapper, output).returncode == 0
+    # A partial last line must survive a rejected resume as well.
+    with output.open("ab") as handle:
+        handle.write(b'{"model": "test/plan @ a", "pro')
+    before = output.read_bytes()
+
+    result = run_standin(other, wrapper, output, "--resume")
+    assert result.returncode == 1
+    assert f"cannot resume {output}" in result.stderr
+    assert f"it was collected from {first}, this run reads {other}" in result.stderr
+    assert "it plans 2 requests, this run 1" in result.stderr
+    assert "2 of its 2 records are not in this run's plan" in result.stderr
+    assert "--force" in result.stderr
+    assert "-o another file" in result.stderr
+    assert output.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("edit", "extra", "difference"),
+    [
+        ("max_tokens: 8", (), "has max_tokens 160 in the file and 8 now"),
+        (
+            "max_tokens: 160",
+            ("--max-tokens", "8"),
+            "has max_tokens 160 in the file and 8 now",
+        ),
+        ("max_tokens: 160", ("--stream",), "has stream false in the file and true now"),
+        (
+            'max_tokens: 160\nstop: ["3."]',
+            (),
+            'has stop unset in the file and ["3."] now',
+        ),
+    ],
+)
+def test_resume_changed_settings_rejected(
+    tmp_path: Path, edit: str, extra: tuple[str, ...], difference: str
+) -> None:
+    wrapper = make_afm_wrapper(tmp_path)
+    text = "max_tokens: 160\n\n[test/plan @ a]\nOne.\nTwo.\n"
+    cases = write_cases(tmp_path, text)
+    output = tmp_path / "run.jsonl"
+    assert run_standin(cases, wrapper, output).returncode == 0
+    drop_last_record(output)
+    before = output.read_bytes()
+
+    write_cases(tmp_path, text.replace("max_tokens: 160", edit))
+    result = run_standin(cases, wrapper, output, "--resume", *extra)
+    assert result.returncode == 1
+    assert f"cannot resume {output}: it was collected with another plan" in (
+        result.stderr
+    )
+    assert "request #0 (test/plan @ a) " + difference in result.stderr
+    assert output.read_bytes() == before
+
+
+def test_resume_same_plan_continues(tmp_path: Path) -> None:
+    wrapper = make_afm_wrapper(tmp_path)
+    cases = write_cases(tmp_path, "max_tokens: 16\n\n[test/plan @ a]\nOne.\nTwo.\n")
+    output = tmp_path / "run.jsonl"
+    # --no-stream equals an unset stream, so the resumed run may add it.
+    assert run_standin(cases, wrapper, output).returncode == 0
+    drop_last_record(output)
+
+    result = run_cli(
+        afm_collect_args(cases, wrapper, output, "--resume", "--no-stream"),
+        env=standin_env("ok"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "1 already in the file" in result.stderr
+    run = load_run(output)
+    assert [record.prompt for record in run.records] == ["One.", "Two."]
+    assert [record.status for record in run.records] == ["OK", "OK"]
+    assert run.meta is not None
+    assert run.meta.model_extra["cases_file"] == str(cases)
+    assert run.meta.model_extra["planned_requests"] == 2
+    assert len(run.meta.model_extra["plan_sha256"]) == 64
+    assert output.read_bytes().count(b'"_meta"') == 1
+
+
+def test_resume_without_plan_hash_rejected(tmp_path: Path) -> None:
+    wrapper = make_afm_wrapper(tmp_path)
+    cases = write_cases(tmp_path, "[test/plan @ a]\nOne.\nTwo.\n")
+    output = tmp_path / "run.jsonl"
+    assert run_standin(cases, wrapper, output).returncode == 0
+    drop_last_record(output)
+    # A file from before plan_sha256 existed: the same lines, older _meta.
+    lines = output.read_text().splitlines(keepends=True)
+    meta = json.loads(lines[0])
+    del meta["plan_sha256"]
+    output.write_text(json.dumps(meta) + "\n" + "".join(lines[1:]))
+
+    result = run_standin(cases, wrapper, output, "--resume")
+    assert result.returncode == 1
+    assert "has no plan_sha256 in its _meta line" in result.stderr
+    assert "--force" in result.stderr
+    # The reader still loads such a file.
+    assert len(load_run(output).records) == 1
