@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import shlex
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -20,11 +23,13 @@ from judge.collect import (
     DEFAULT_LOAD_TIMEOUT_S,
     DEFAULT_REQUEST_TIMEOUT_S,
     CollectOptions,
+    CollectSummary,
     apply_overrides,
     run_collect,
 )
 from judge.dryrun import render_plan_json_lines, render_plan_text
 from judge.plan import Variant, plan_requests
+from judge.progress import ERROR_CHARS
 from judge.run_writer import OutputFileError
 from judge.runs import load_run
 from judge.targets import Target, TargetError, build_target, default_gguf
@@ -67,6 +72,51 @@ def _default_models(
     return [path.stem]
 
 
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def describe_summary(summary: CollectSummary) -> str:
+    """Return the closing line of a run.
+
+    A run in which every request failed gets "collect: all N requests FAILED"
+    and its first error, so the failure cannot be missed.
+    """
+    details = (
+        f"in {summary.wall_s:.1f} s, {summary.already_done} already in the file, "
+        f"{_plural(summary.server_starts, 'server start')}"
+    )
+    if summary.written and summary.failed == summary.written:
+        first_error = next(
+            (record.get("error") for record in summary.records if record.get("error")),
+            "",
+        )
+        first_line = " ".join(str(first_error).split())[:ERROR_CHARS]
+        return (
+            f"collect: all {_plural(summary.written, 'request')} FAILED ({details}); "
+            f"first error: {first_line}"
+        )
+    return (
+        f"collect: {_plural(summary.written, 'request')}: {summary.ok} OK, "
+        f"{summary.failed} FAIL ({details})"
+    )
+
+
+@contextmanager
+def _quiet_logs(quiet: bool) -> Iterator[None]:
+    """With -q, keep afm-judge's warnings and errors off stderr during the run."""
+    if not quiet:
+        yield
+        return
+    logger = logging.getLogger("judge")
+    previous = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
+
+
 def _run_collect(
     cases: Path,
     variants: list[Variant],
@@ -76,25 +126,20 @@ def _run_collect(
     fail_on: str | None,
 ) -> None:
     try:
-        summary = run_collect(
-            cases=cases,
-            variants=variants,
-            target=target,
-            output=output,
-            options=options,
-        )
+        with _quiet_logs(options.quiet):
+            summary = run_collect(
+                cases=cases,
+                variants=variants,
+                target=target,
+                output=output,
+                options=options,
+            )
     except OutputFileError as error:
         raise click.ClickException(str(error)) from None
 
-    if not options.quiet:
-        click.echo(
-            f"collect: {summary.written} requests ({summary.ok} OK, "
-            f"{summary.failed} FAIL) in {summary.wall_s:.1f} s, "
-            f"{summary.already_done} already in the file, "
-            f"{summary.server_starts} server start(s)",
-            err=True,
-        )
     click.echo(str(summary.output))
+    if not options.quiet:
+        click.echo(describe_summary(summary), err=True)
     if summary.interrupted:
         click.echo(
             f"interrupted: rerun with --resume -o {summary.output} to continue",
@@ -197,10 +242,17 @@ def _run_collect(
 @click.option(
     "--fail-on",
     type=click.Choice(["fail"]),
-    help="Exit 1 when the results file has FAIL records.",
+    metavar="fail",
+    help="Exit with code 1 when the results file has a FAIL record ('fail' is "
+    "the only value, as in grade's --fail-on fail). By default collect exits 0 "
+    "however many requests failed.",
 )
 @click.option(
-    "-q", "--quiet", is_flag=True, help="Print no progress, only the output path."
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="Print only the output path: no progress, warnings or summary. Errors "
+    "that stop the run are still printed.",
 )
 def collect(
     cases: Path,

@@ -311,9 +311,8 @@ def _run_one(
         error = _connection_error(exc, lease)
     else:
         return ok_record(planned, outcome, context)
-    log.warning(
-        "request %d (%s) failed: %s", planned.index, variant.record_model, error
-    )
+    # The progress line shows the failure, so the log has it at debug level only.
+    log.debug("request %d (%s) failed: %s", planned.index, variant.record_model, error)
     return fail_record(planned, error, context)
 
 

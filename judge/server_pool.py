@@ -143,7 +143,14 @@ class ServerPool:
         except ServerStartError as exc:
             elapsed_s = time.monotonic() - started
             self.start_time_s += elapsed_s
-            log.error("server for %s failed to start: %s", variant.record_model, exc)
+            # Every request of the variant gets a FAIL record with this error,
+            # and the progress shows each one, so the log has it at info level.
+            log.info(
+                "server for %s failed to start (log: %s): %s",
+                variant.record_model,
+                log_path,
+                exc,
+            )
             return ServerLease(None, elapsed_s, log_path, str(exc), None)
         load_time_s = time.monotonic() - started
         self.start_time_s += load_time_s
