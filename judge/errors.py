@@ -77,6 +77,12 @@ ERROR_TYPES: dict[str, ErrorType] = {
             "a media file of the request could not be loaded: {detail}",
         ),
         ErrorType(
+            "invalid_response",
+            "invalid response",
+            "afm_bug",
+            "the server's response does not follow the OpenAI chat format: {detail}",
+        ),
+        ErrorType(
             "http_error",
             "HTTP error from the server",
             "afm_bug",
@@ -143,6 +149,10 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
             r"Server disconnected|peer closed|incomplete chunked read)",
             re.I,
         ),
+    ),
+    (
+        "invalid_response",
+        re.compile(r"invalid response from the server: (?P<detail>[^\n]{0,120})", re.I),
     ),
     ("http_error", re.compile(r"(?P<detail>Error code: \d{3})", re.I)),
 ]

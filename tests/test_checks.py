@@ -74,6 +74,9 @@ def test_error_classification_table() -> None:
         'gemma3n")': "load_failed",
         "Request timed out.": "timeout",
         "Error code: 500 - internal": "http_error",
+        "invalid response from the server: the stream ended without data: [DONE]": (
+            "invalid_response"
+        ),
         "something odd": "other",
     }
     for error, expected in cases.items():
