@@ -84,14 +84,16 @@ def per_test_block(grade: Grade) -> str:
     detail = [CATEGORY_TITLES[verdict.category]]
     if verdict.flags:
         detail.append(", ".join(verdict.flags[:4]))
-    rate = f"{record.tokens_per_sec:.2f} tok/s" if record.tokens_per_sec else "n/a tok/s"
+    rate = (
+        f"{record.tokens_per_sec:.2f} tok/s" if record.tokens_per_sec else "n/a tok/s"
+    )
     reason = inline(verdict.reason or "no reason given", 400)
     if verdict.evidence:
         reason += f' Evidence: "{inline(verdict.evidence, 100)}"'
     if verdict.overruled:
         overruled = ", ".join(verdict.overruled)
-        why = inline(verdict.overrule_reason, 200).rstrip(".") or "no reason given"
-        reason += f" Overruled {overruled}: {why}."
+        overrule_reason = inline(verdict.overrule_reason, 200).rstrip(".")
+        reason += f" Overruled {overruled}: {overrule_reason or 'no reason given'}."
     if verdict.bounded_by:
         reason += f" Bounded by the checks: {inline('; '.join(verdict.bounded_by))}."
     if verdict.judge_error:
@@ -127,17 +129,6 @@ def render_summary(data: ReportData, info: RunInfo) -> str:
         "## Per-test results",
     ]
     return "\n\n".join(part for part in parts if part) + "\n\n"
-
-
-def render_report(grades: list[Grade], info: RunInfo) -> str:
-    """Return the whole report as Markdown, ending with the AI_SCORES line."""
-    grades = sorted(grades, key=lambda grade: grade.index)
-    data = ReportData()
-    for grade in grades:
-        data.add(grade)
-    blocks = "\n\n".join(per_test_block(grade) for grade in grades)
-    scores = ai_scores_line((row.index, row.score) for row in data.rows)
-    return render_summary(data, info) + blocks + "\n\n" + scores + "\n"
 
 
 def compose_report(out_dir: Path) -> Path:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -18,8 +18,8 @@ from pydantic import BaseModel, Field
 
 from judge import __version__
 from judge.analysis import RunFindings, analyse_records
-from judge.judge_config import AgreementInfo, Disagreement, JudgeOptions, JudgeStatsInfo
 from judge.errors import classify_error
+from judge.judge_config import AgreementInfo, Disagreement, JudgeOptions, JudgeStatsInfo
 from judge.records import RunMeta, RunRecord
 from judge.rules import rules_verdict
 from judge.runs import Run, load_run
@@ -77,10 +77,6 @@ class RunInfo(BaseModel):
 
 class NoRecordsError(ValueError):
     """The run file has no record to grade."""
-
-
-# A function that turns (record, findings) into a verdict; the rules judge is one.
-VerdictFunction = Callable[[RunRecord, list[Finding]], Verdict]
 
 
 def rules_judge(record: RunRecord, findings: list[Finding]) -> Verdict:
@@ -151,14 +147,12 @@ def default_out_dir(run_path: Path) -> Path:
     return Path("outputs") / run_path.stem
 
 
-def grade_records(
-    run: Run, findings: RunFindings, judge: VerdictFunction = rules_judge
-) -> list[Grade]:
-    """Return one Grade per record of the run, in index order."""
+def grade_records(run: Run, findings: RunFindings) -> list[Grade]:
+    """Return the rules judge's Grade for every record of the run, in index order."""
     grades = []
     for record in run.records:
         record_findings = findings.by_index[record.index]
-        verdict = judge(record, record_findings)
+        verdict = rules_judge(record, record_findings)
         summary = summarise_record(record)
         summary.is_baseline = record.index in findings.baselines
         grades.append(
@@ -173,9 +167,7 @@ def grade_records(
     return grades
 
 
-def write_grades(
-    out_dir: Path, grades: list[Grade], info: RunInfo
-) -> RunSummary:
+def write_grades(out_dir: Path, grades: list[Grade], info: RunInfo) -> RunSummary:
     """Write grades.jsonl, run.json and summary.json; return the summary.
 
     Each file is written to a temporary name and renamed, so an interrupted
@@ -230,7 +222,7 @@ def grade_run(
         )
     target = out_dir or default_out_dir(run_path)
     findings = analyse_records(run.records)
-    grades = grade_records(run, findings, rules_judge)
+    grades = grade_records(run, findings)
     info = build_run_info(run, findings, ["rules"])
 
     if options is not None and options.judges:

@@ -6,16 +6,23 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from rich.progress import TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from judge.analysis import RunFindings
 from judge.crosschecks import PairGroup
 from judge.intents import case_file_from_meta, intent_for, load_intents
 from judge.judge_config import JudgeEndpoint, JudgeOptions, JudgeStatsInfo, PanelReport
-from judge.judge_prompt import load_prompts
+from judge.judge_prompt import JudgePrompts, load_prompts
 from judge.llm_judge import JudgeItem, JudgeRun, judge_records
 from judge.local_judge import LOCAL_JUDGE, local_judge
 from judge.panel import agreement, combine
@@ -55,7 +62,9 @@ def build_items(
     intents = load_intents(case_path) if case_path else {}
     if case_path:
         log.info("read %d variant intents from %s", len(intents), case_path)
-        matched = sum(1 for r in run.records if r.label in intents or r.base_model in intents)
+        matched = sum(
+            1 for r in run.records if r.label in intents or r.base_model in intents
+        )
         if cases is not None and not matched:
             log.warning(
                 "no record of %s matches a section of %s, so the judge sees no "
@@ -100,9 +109,11 @@ def _stats_info(run: JudgeRun, records: int) -> JudgeStatsInfo:
 
 
 async def _run_judges(
-    endpoints: list[JudgeEndpoint], items: list[JudgeItem], options: JudgeOptions
+    endpoints: list[JudgeEndpoint],
+    items: list[JudgeItem],
+    prompts: JudgePrompts,
+    options: JudgeOptions,
 ) -> list[JudgeRun]:
-    prompts = load_prompts(options.prompts_dir)
     cache = None
     if options.use_cache:
         cache = VerdictCache(options.cache_dir or default_cache_dir())
@@ -150,7 +161,7 @@ def judge_run(
             else judge
             for judge in options.judges
         ]
-        runs = asyncio.run(_run_judges(endpoints, items, options))
+        runs = asyncio.run(_run_judges(endpoints, items, prompts, options))
 
     verdicts = {
         item.record.index: combine(item.record.index, runs, item.rules_verdict)
