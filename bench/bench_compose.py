@@ -63,7 +63,9 @@ def build_run(records: list[dict], size: int, path: Path) -> None:
             suffix = copy // len(records)
             label = (record.get("label") or "").strip() or "nolabel"
             model = str(record.get("model", "")).split(" @ ")[0].strip()
-            clone = dict(record, label=f"{label}-{suffix}", model=f"{model} @ {label}-{suffix}")
+            clone = dict(
+                record, label=f"{label}-{suffix}", model=f"{model} @ {label}-{suffix}"
+            )
             handle.write(orjson.dumps(clone) + b"\n")
 
 
@@ -110,7 +112,9 @@ def main() -> None:
                 {
                     "records": size,
                     "run_mib": round(run.stat().st_size / 2**20, 1),
-                    "grades_mib": round((out_dir / "grades.jsonl").stat().st_size / 2**20, 1),
+                    "grades_mib": round(
+                        (out_dir / "grades.jsonl").stat().st_size / 2**20, 1
+                    ),
                     "grade_s": round(grade_seconds, 2),
                     "compose_wall_s": [round(w, 2) for w in walls],
                     "compose_median_s": round(statistics.median(walls), 2),

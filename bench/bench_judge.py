@@ -36,7 +36,12 @@ def start_standin(folder: Path, latency: float) -> tuple[subprocess.Popen, str]:
     script.write_text(json.dumps({"latency_s": latency}))
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, str(REPO / "tests" / "judge_standin.py"), str(port), str(script)]
+        [
+            sys.executable,
+            str(REPO / "tests" / "judge_standin.py"),
+            str(port),
+            str(script),
+        ]
     )
     for _ in range(200):
         try:

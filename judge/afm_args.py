@@ -77,7 +77,11 @@ def partition_args(afm_args: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
                 position += 1
             continue
         following = tokens[position + 1] if has_next else ""
-        if token.startswith("--") and "=" not in token and following[:2] not in ("", "--"):
+        if (
+            token.startswith("--")
+            and "=" not in token
+            and following[:2] not in ("", "--")
+        ):
             relevant.append(f"{token} {following}")
             position += 2
             continue

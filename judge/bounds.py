@@ -54,7 +54,9 @@ def apply_bounds(
     """
     flags = [f for f in findings if f.kind == "flag"]
     flag_names = [f.name for f in flags]
-    honoured = [name for name in overruled if name in JUDGMENT_FLAGS and name in flag_names]
+    honoured = [
+        name for name in overruled if name in JUDGMENT_FLAGS and name in flag_names
+    ]
     changes: list[str] = []
     score = verdict.score
     category = verdict.category
@@ -69,7 +71,9 @@ def apply_bounds(
         if finding.name == "request_failed":
             error_type = ERROR_TYPES[str(finding.detail.get("error_type", "other"))]
             if category != error_type.category:
-                changes.append(f"category {category}→{error_type.category} by request_failed")
+                changes.append(
+                    f"category {category}→{error_type.category} by request_failed"
+                )
                 category = error_type.category
 
     return verdict.model_copy(
@@ -100,7 +104,9 @@ def evidence_found(evidence: str, sources: list[str]) -> bool:
     if len(core) < 3:
         return True
     # A quote cut in the middle ("start … end") is checked piece by piece.
-    pieces = [piece.strip(_QUOTE_EDGES) for piece in core.replace("...", "…").split("…")]
+    pieces = [
+        piece.strip(_QUOTE_EDGES) for piece in core.replace("...", "…").split("…")
+    ]
     texts = [_normalise(source) for source in sources if source]
     return all(
         any(piece in text for text in texts) for piece in pieces if len(piece) >= 3

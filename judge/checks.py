@@ -74,7 +74,9 @@ def requested_format(record: RunRecord) -> RequestedFormat | None:
     guided = flag_values(record.afm_args, "--guided-json")
     if guided:
         schema, _ = parse_json(guided[-1])
-        return RequestedFormat("guided_json", schema if isinstance(schema, dict) else None)
+        return RequestedFormat(
+            "guided_json", schema if isinstance(schema, dict) else None
+        )
 
     value: Any = record.response_format
     if isinstance(value, str):
@@ -91,7 +93,9 @@ def requested_format(record: RunRecord) -> RequestedFormat | None:
     if kind == "json_schema":
         wrapper = value.get("json_schema") or {}
         schema = wrapper.get("schema") if isinstance(wrapper, dict) else None
-        return RequestedFormat("json_schema", schema if isinstance(schema, dict) else None)
+        return RequestedFormat(
+            "json_schema", schema if isinstance(schema, dict) else None
+        )
     return None
 
 
@@ -119,7 +123,9 @@ def _stop_leak(record: RunRecord, stops: list[str]) -> Finding | None:
     return None
 
 
-def _format_violation(constraint: RequestedFormat, problem: str, content: str) -> Finding:
+def _format_violation(
+    constraint: RequestedFormat, problem: str, content: str
+) -> Finding:
     return Finding(
         name="format_violation",
         evidence=f"{problem}: {content}",
@@ -147,7 +153,9 @@ def _format_findings(record: RunRecord, stops: list[str]) -> list[Finding]:
         started_as = json_type_of_prefix(content)
         if not expected_type or started_as in (None, expected_type):
             return []
-        problem = f"output starts a JSON {started_as}, the schema asks for {expected_type}"
+        problem = (
+            f"output starts a JSON {started_as}, the schema asks for {expected_type}"
+        )
         return [_format_violation(constraint, problem, content)]
 
     fenced = strip_markdown_fence(content)
@@ -184,7 +192,9 @@ def _empty_answer_findings(record: RunRecord, stops: list[str]) -> list[Finding]
     budget = record.token_budget
     used = record.completion_tokens
     exhausted = record.finish_reason == "length" or (
-        budget is not None and used is not None and used >= BUDGET_EXHAUSTED_SHARE * budget
+        budget is not None
+        and used is not None
+        and used >= BUDGET_EXHAUSTED_SHARE * budget
     )
     if exhausted:
         findings.append(
@@ -205,7 +215,7 @@ def _empty_answer_findings(record: RunRecord, stops: list[str]) -> list[Finding]
                 name=name,
                 evidence=tail_quote(reasoning),
                 detail={
-                    "why": reading.why,
+                    "explanation": reading.explanation,
                     "confidence": reading.confidence,
                     "stops": json.dumps(stops, ensure_ascii=False),
                 },
@@ -340,4 +350,3 @@ def check_record(record: RunRecord, context: RecordContext) -> list[Finding]:
             break
 
     return findings
-

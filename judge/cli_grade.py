@@ -15,18 +15,23 @@ from judge.compose import compose_report
 from judge.grade import (
     GRADES_FILE,
     RUN_INFO_FILE,
-    default_out_dir,
     NoRecordsError,
+    default_out_dir,
     grade_run,
     read_run_info,
 )
-from judge.judge_config import DEFAULT_MAX_CHARS, MODE_NAMES, JudgeEndpoint, JudgeOptions
+from judge.judge_config import (
+    DEFAULT_MAX_CHARS,
+    MODE_NAMES,
+    JudgeEndpoint,
+    JudgeOptions,
+)
 from judge.judge_prompt import PromptError
 from judge.local_judge import LOCAL_JUDGE
 from judge.runs import file_sha256
 from judge.server import ServerStartError
-from judge.targets import TargetError
 from judge.summary import RunSummary
+from judge.targets import TargetError
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +125,9 @@ def _failure_reason(summary: RunSummary, fail_on: str | None) -> str | None:
     help="Characters of content plus reasoning the judge sees per record; "
     "longer text keeps its head and tail.",
 )
-@click.option("--no-cache", is_flag=True, help="Ask the judge again even for cached records.")
+@click.option(
+    "--no-cache", is_flag=True, help="Ask the judge again even for cached records."
+)
 @click.option(
     "--cache-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -179,10 +186,10 @@ def grade(
             ParameterSource.COMMANDLINE,
             ParameterSource.ENVIRONMENT,
         )
-    given = [name for name, present in judge_only.items() if present]
-    if given and not judges:
+    given_options = [name for name, present in judge_only.items() if present]
+    if given_options and not judges:
         raise click.UsageError(
-            f"{', '.join(given)} only applies to a judge model: add --judge MODEL "
+            f"{', '.join(given_options)} only applies to a judge model: add --judge MODEL "
             "or remove the option"
         )
     options = None
@@ -225,7 +232,9 @@ def grade(
     else:
         fallbacks = ""
         if summary.judge_fallbacks:
-            fallbacks = f"; {summary.judge_fallbacks} kept the rules verdict after judge errors"
+            fallbacks = (
+                f"; {summary.judge_fallbacks} kept the rules verdict after judge errors"
+            )
         click.echo(
             f"Graded {summary.records} records of {run} "
             f"(mean score {summary.mean_score}{fallbacks}); grades in "
@@ -253,7 +262,11 @@ def _judge_endpoints(
             continue
         api_key = os.environ.get(api_key_env)
         endpoint = JudgeEndpoint(
-            model=name, base_url=base_url, api_key=api_key, mode=mode, timeout_s=timeout_s
+            model=name,
+            base_url=base_url,
+            api_key=api_key,
+            mode=mode,
+            timeout_s=timeout_s,
         )
         if not api_key and "api.openai.com" in endpoint.endpoint:
             raise click.UsageError(
@@ -291,5 +304,7 @@ def compose(run: Path, out_dir: Path | None) -> None:
     try:
         path = compose_report(target)
     except OSError as exc:
-        raise click.ClickException(f"cannot write the report in {target}: {exc}") from exc
+        raise click.ClickException(
+            f"cannot write the report in {target}: {exc}"
+        ) from exc
     click.echo(str(path))

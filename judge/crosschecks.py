@@ -75,7 +75,10 @@ def find_reasoning_artifacts(records: list[RunRecord]) -> list[ReasoningArtifact
     artifacts = []
     for (model, suffix), indices in sorted(by_suffix.items()):
         total = traces[model]
-        if len(indices) >= ARTIFACT_MIN_COUNT and len(indices) / total >= ARTIFACT_MIN_SHARE:
+        if (
+            len(indices) >= ARTIFACT_MIN_COUNT
+            and len(indices) / total >= ARTIFACT_MIN_SHARE
+        ):
             artifacts.append(
                 ReasoningArtifact(model, suffix, len(indices), total, tuple(indices))
             )
@@ -182,8 +185,10 @@ def find_pair_groups(records: Iterable[RunRecord]) -> list[PairGroup]:
             outliers = [m.index for m in members]
         stream_modes = {_streams(m) for m in members}
         neutral = {partition_args(m.afm_args)[1] for m in members}
-        only_streaming = len(stream_modes) == 2 and len(members) == 2 and all(
-            set(n) <= {"--no-streaming"} for n in neutral
+        only_streaming = (
+            len(stream_modes) == 2
+            and len(members) == 2
+            and all(set(n) <= {"--no-streaming"} for n in neutral)
         )
         seed = _seed(members[0])
         first_difference = None

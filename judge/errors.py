@@ -119,9 +119,12 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ),
     (
         "media_failed",
-        re.compile(r"(?P<detail>(?:image|video|audio|media)[^\n]{0,40}(?:load|decode|"
-                   r"read|open)[^\n]*|failed to (?:load|decode) (?:image|video|audio|"
-                   r"media)[^\n]*)", re.I),
+        re.compile(
+            r"(?P<detail>(?:image|video|audio|media)[^\n]{0,40}(?:load|decode|"
+            r"read|open)[^\n]*|failed to (?:load|decode) (?:image|video|audio|"
+            r"media)[^\n]*)",
+            re.I,
+        ),
     ),
     (
         "server_died",

@@ -21,13 +21,14 @@ import instructor
 import openai
 from instructor.core.exceptions import InstructorRetryException
 from pydantic import BaseModel
-from judge.judge_config import MODE_NAMES, JudgeEndpoint
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
     retry_if_exception,
     stop_after_attempt,
 )
+
+from judge.judge_config import MODE_NAMES, JudgeEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +181,10 @@ class JudgeClient:
         try:
             async for attempt in retrying:
                 with attempt:
-                    answer, completion = await self.client.chat.completions.create_with_completion(
+                    (
+                        answer,
+                        completion,
+                    ) = await self.client.chat.completions.create_with_completion(
                         model=self.endpoint.model,
                         response_model=response_model,
                         messages=messages,
@@ -191,7 +195,9 @@ class JudgeClient:
         except Exception as exc:  # every failure becomes a rules-judge fallback
             self.stats.failures += 1
             cause = _transport_cause(exc)
-            if isinstance(exc, InstructorRetryException) and not is_transport_error(exc):
+            if isinstance(exc, InstructorRetryException) and not is_transport_error(
+                exc
+            ):
                 # The last invalid answer ended the call; it was not re-asked.
                 self.stats.reasks -= 1
             usage = _usage_dict(getattr(exc, "total_usage", None))

@@ -49,7 +49,11 @@ class JudgeEndpoint:
 
     @property
     def endpoint(self) -> str:
-        return self.base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+        return (
+            self.base_url
+            or os.environ.get("OPENAI_BASE_URL")
+            or "https://api.openai.com/v1"
+        )
 
     def chosen_mode(self) -> str:
         """Return the structured-output mode: the override, else one per endpoint.
@@ -117,5 +121,3 @@ class Disagreement(BaseModel):
 class PanelReport(BaseModel):
     agreement: list[AgreementInfo] = Field(default_factory=list)
     disagreements: list[Disagreement] = Field(default_factory=list)
-
-

@@ -151,7 +151,9 @@ def _parameters(record: RunRecord) -> str:
         "stream",
     )
     values = {
-        name: getattr(record, name) for name in fields if getattr(record, name) is not None
+        name: getattr(record, name)
+        for name in fields
+        if getattr(record, name) is not None
     }
     return json.dumps(values, ensure_ascii=False, default=str) if values else "none"
 
@@ -205,4 +207,6 @@ def render_record(
     try:
         return prompts.record.substitute(values)
     except (KeyError, ValueError) as exc:
-        raise PromptError(f"record template of {prompts.source} is invalid: {exc}") from exc
+        raise PromptError(
+            f"record template of {prompts.source} is invalid: {exc}"
+        ) from exc

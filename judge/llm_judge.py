@@ -186,7 +186,11 @@ async def judge_records(
             },
         ]
         key = cache_key(
-            endpoint.model, endpoint.endpoint, client.mode_name, prompts.sha256, messages
+            endpoint.model,
+            endpoint.endpoint,
+            client.mode_name,
+            prompts.sha256,
+            messages,
         )
         cached = cache.get(key) if cache is not None else None
         if cached is not None:

@@ -62,7 +62,7 @@ def local_judge(
             base_url=server.base_url,
             api_key="not-needed",
             mode="tools",
-            # A 135M model on CPU answers in seconds; a long hang means trouble.
+            # A 135M model on a CPU responds within seconds, so a long wait is a fault.
             timeout_s=180.0,
             # The server generates one answer at a time.
             max_concurrency=1,

@@ -26,7 +26,9 @@ def code(text: object, limit: int | None = None) -> str:
     return f"`{value}`"
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[object]], align: str = "") -> str:
+def table(
+    headers: Sequence[str], rows: Iterable[Sequence[object]], align: str = ""
+) -> str:
     """Return a pipe table; `align` has one letter per column ("l" or "r")."""
     lines = ["| " + " | ".join(headers) + " |"]
     separators = []
@@ -42,10 +44,10 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[object]], align: str =
 def names(values: Iterable[str], limit: int = 6) -> str:
     """List distinct values in first-seen order as code spans, capped at `limit`."""
     distinct = list(dict.fromkeys(value for value in values if value))
-    shown = [code(value, 60) for value in distinct[:limit]]
+    listed = [code(value, 60) for value in distinct[:limit]]
     if len(distinct) > limit:
-        shown.append(f"+{len(distinct) - limit} more")
-    return ", ".join(shown) or "—"
+        listed.append(f"+{len(distinct) - limit} more")
+    return ", ".join(listed) or "—"
 
 
 def plural(count: int, noun: str) -> str:

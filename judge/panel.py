@@ -105,7 +105,9 @@ def agreement(runs: list[JudgeRun]) -> PanelReport:
         pairs = [(first.verdicts[i], second.verdicts[i]) for i in shared]
         exact = sum(a.score == b.score for a, b in pairs) / len(pairs)
         close = sum(abs(a.score - b.score) <= 1 for a, b in pairs) / len(pairs)
-        kappa = cohen_kappa([a.category for a, _ in pairs], [b.category for _, b in pairs])
+        kappa = cohen_kappa(
+            [a.category for a, _ in pairs], [b.category for _, b in pairs]
+        )
         report.agreement.append(
             AgreementInfo(
                 judges=(first.name, second.name),

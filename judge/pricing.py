@@ -18,7 +18,9 @@ PRICES_PER_MILLION: dict[str, tuple[float, float]] = {
 }
 
 
-def estimate_cost(model: str, prompt_tokens: int, completion_tokens: int) -> float | None:
+def estimate_cost(
+    model: str, prompt_tokens: int, completion_tokens: int
+) -> float | None:
     """Return the estimated cost in US dollars, or None for an unknown model.
 
     Dated snapshots ("gpt-4o-2024-08-06") use the price of their base name.

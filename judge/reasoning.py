@@ -56,11 +56,11 @@ def strip_glued_suffix(trace: str, suffix: str | None = None) -> str:
 
 @dataclass(frozen=True)
 class TailReading:
-    """Whether a reasoning trace looks finished, how sure, and why."""
+    """The reading of a trace: finished or not, a confidence and an explanation."""
 
     finished: bool
     confidence: str  # "high", "medium" or "low"
-    why: str
+    explanation: str
 
 
 def _ends_mid_sentence(trace: str) -> bool:

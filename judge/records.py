@@ -238,7 +238,7 @@ class RunRecord(BaseModel):
 
     @property
     def display_name(self) -> str:
-        """"org/model @ label", with the label written once."""
+        """ "org/model @ label", with the label written once."""
         if not self.label:
             return self.model
         if self.model.endswith(LABEL_SEPARATOR + self.label):

@@ -64,7 +64,13 @@ def section_broken(data: ReportData) -> str:
     lines.append("")
     lines.append(
         table(
-            ["Error type", "Variants", "Count", "Likely cause", "AFM bug vs model incompat"],
+            [
+                "Error type",
+                "Variants",
+                "Count",
+                "Likely cause",
+                "AFM bug vs model incompat",
+            ],
             rows,
             "llrll",
         )
@@ -99,14 +105,15 @@ def section_anomalies(data: ReportData, info: RunInfo) -> str:
     lines = ["### 2) Anomalies & Red Flags", ""]
     flags = {name: ex for name, ex in data.flags.items() if name != "request_failed"}
     ordered = sorted(
-        flags.items(), key=lambda item: (_severity(item[0]), -len(item[1].indices), item[0])
+        flags.items(),
+        key=lambda item: (_severity(item[0]), -len(item[1].indices), item[0]),
     )
     rows = [
         [
             f"{flag_title(flag)} ({code(flag)})",
             len(examples.indices),
             names(examples.variants),
-            f"#{examples.indices[0]}: \"{inline(examples.first_evidence, 100)}\"",
+            f'#{examples.indices[0]}: "{inline(examples.first_evidence, 100)}"',
         ]
         for flag, examples in ordered
     ]
@@ -136,7 +143,9 @@ def section_anomalies(data: ReportData, info: RunInfo) -> str:
     clear = [flag for flag in checked if flag not in flags]
     if clear:
         lines.append("")
-        lines.append("Checked and not found: " + ", ".join(code(f) for f in clear) + ".")
+        lines.append(
+            "Checked and not found: " + ", ".join(code(f) for f in clear) + "."
+        )
     return "\n".join(lines)
 
 
@@ -172,12 +181,16 @@ def _pair_comparison(groups: list[PairInfo], data: ReportData) -> _Comparison:
     """Compare variants over the pair groups they share (one row per variant set)."""
     first = groups[0]
     variants = list(dict.fromkeys(first.labels))
-    relation = "streaming vs non-streaming" if first.kind == "stream" else "same request"
+    relation = (
+        "streaming vs non-streaming" if first.kind == "stream" else "same request"
+    )
     relation += f" ({first.basis})"
     indices = sorted(index for group in groups for index in group.indices)
     records = "#" + ", #".join(map(str, indices))
     differences = sorted({d for group in groups for d in group.differences})
-    differ_note = f"; settings that differ: {', '.join(differences)}" if differences else ""
+    differ_note = (
+        f"; settings that differ: {', '.join(differences)}" if differences else ""
+    )
     if first.consistent:
         return _Comparison(
             variants,
@@ -194,7 +207,7 @@ def _pair_comparison(groups: list[PairInfo], data: ReportData) -> _Comparison:
         scores[row.variant].append(row.score)
     better, worse = _rank({k: statistics.fmean(v) for k, v in scores.items()})
     if better == "Tie":
-        # Equal scores say nothing here: the outputs differ, and the checks
+        # Equal scores mean nothing here: the outputs differ, and the checks
         # cannot tell which one is right.
         better = worse = "—"
     starts = ", ".join(str(group.first_difference) for group in groups)
@@ -230,7 +243,12 @@ def section_comparison(data: ReportData, info: RunInfo) -> str:
     lines = ["### 3) Variant Comparison", ""]
     merged: dict[tuple, list[PairInfo]] = {}
     for group in info.pair_groups:
-        key = (group.kind, tuple(dict.fromkeys(group.labels)), group.consistent, group.basis)
+        key = (
+            group.kind,
+            tuple(dict.fromkeys(group.labels)),
+            group.consistent,
+            group.basis,
+        )
         merged.setdefault(key, []).append(group)
     comparisons = [_pair_comparison(groups, data) for groups in merged.values()]
     covered = {tuple(sorted(c.variants)) for c in comparisons}
@@ -245,7 +263,9 @@ def section_comparison(data: ReportData, info: RunInfo) -> str:
             for variant in variants
         }
         better, worse = _rank(means)
-        score_note = ", ".join(f"{variant} {means[variant]:.1f}" for variant in variants)
+        score_note = ", ".join(
+            f"{variant} {means[variant]:.1f}" for variant in variants
+        )
         flag_notes = "; ".join(_flag_note(data, variant) for variant in variants[:4])
         comparisons.append(
             _Comparison(
@@ -269,7 +289,9 @@ def section_comparison(data: ReportData, info: RunInfo) -> str:
         [names(c.variants, 5), c.relation, c.better, c.worse, inline(c.notes, 300)]
         for c in comparisons
     ]
-    lines.append(table(["Variant pair/group", "Relation", "Better", "Worse", "Notes"], rows))
+    lines.append(
+        table(["Variant pair/group", "Relation", "Better", "Worse", "Notes"], rows)
+    )
     return "\n".join(lines)
 
 
@@ -305,7 +327,9 @@ def section_quality(data: ReportData) -> str:
             ]
         )
     lines.append(
-        table(["#", "Variant", "Prompt", "Coh", "Rel", "Score", "Notes"], rows, "rllrrrl")
+        table(
+            ["#", "Variant", "Prompt", "Coh", "Rel", "Score", "Notes"], rows, "rllrrrl"
+        )
     )
     return "\n".join(lines)
 
@@ -322,7 +346,7 @@ def section_performance(data: ReportData) -> str:
         if row.status != "FAIL":
             by_model[row.base_model].append(row.tokens_per_sec)
     # Per-model medians only where a model has several records; in a sweep of
-    # one record per model the table below says the same.
+    # one record per model the table below shows the same.
     medians = [
         (statistics.median(rates), model, rates)
         for model, rates in by_model.items()
@@ -352,7 +376,9 @@ def section_performance(data: ReportData) -> str:
                 ", ".join(flags) or "—",
             ]
         )
-    lines.append(table(["#", "Variant", "tok/s", "Tokens", "Status", "Flag"], rows, "rlrrll"))
+    lines.append(
+        table(["#", "Variant", "tok/s", "Tokens", "Status", "Flag"], rows, "rlrrll")
+    )
     return "\n".join(lines)
 
 
@@ -394,7 +420,7 @@ def _issues(data: ReportData, info: RunInfo) -> list[_Issue]:
         rule = RULES_BY_FLAG.get(flag)
         if flag == "request_failed" or rule is None or rule.category == "ok":
             continue
-        # For measured facts the rule's category holds whatever the verdict
+        # For measured facts the rule's category applies whatever the verdict
         # says. For readings of the evidence the verdicts decide: a looping
         # model is model quality, and an early stop that the test expects is
         # no issue at all.
@@ -453,7 +479,9 @@ def section_recommendations(data: ReportData, info: RunInfo) -> str:
         if not selected:
             lines.append("- None found.")
         for position, issue in enumerate(selected, start=1):
-            kind = " (model incompatibility)" if issue.category == "model_incompat" else ""
+            kind = (
+                " (model incompatibility)" if issue.category == "model_incompat" else ""
+            )
             affected = plural(issue.count, "record")
             if issue.variants:
                 affected += f": {names(issue.variants, 4)}"
@@ -466,7 +494,9 @@ def section_recommendations(data: ReportData, info: RunInfo) -> str:
         for variant, categories in data.categories_by_variant.items()
         if categories == {"ok"} and not data.flags_by_variant.get(variant)
     ]
-    mismatched = {label for g in info.pair_groups if not g.consistent for label in g.labels}
+    mismatched = {
+        label for g in info.pair_groups if not g.consistent for label in g.labels
+    }
     consistent: dict[tuple, PairInfo] = {}
     for group in info.pair_groups:
         labels = tuple(dict.fromkeys(group.labels))
@@ -478,8 +508,8 @@ def section_recommendations(data: ReportData, info: RunInfo) -> str:
             f"passed every check in every record: {names(good, 12)}."
         )
     for (kind, labels, basis), group in consistent.items():
-        what = "streaming and non-streaming" if kind == "stream" else "repeated"
-        lines.append(f"- {what} runs agree ({basis}): {names(labels, 4)}.")
+        runs = "streaming and non-streaming" if kind == "stream" else "repeated"
+        lines.append(f"- {runs} runs agree ({basis}): {names(labels, 4)}.")
     if not good and not consistent:
         lines.append("- Nothing in this run passed every check.")
     return "\n".join(lines).rstrip()
@@ -521,14 +551,16 @@ def section_agreement(data: ReportData, info: RunInfo) -> str | None:
                 f"{judge} {entry.scores[judge]} ({entry.categories[judge]})"
                 for judge in entry.scores
             )
-            lines.append(f"- #{entry.index} {code(data.row(entry.index).variant)}: {votes}")
+            lines.append(
+                f"- #{entry.index} {code(data.row(entry.index).variant)}: {votes}"
+            )
         if len(info.disagreements) > 50:
             lines.append(f"- +{len(info.disagreements) - 50} more")
     return "\n".join(lines)
 
 
 def judge_usage_lines(info: RunInfo) -> list[str]:
-    """Footer lines: what each judge cost, retried and fell back on."""
+    """Return footer lines with each judge's calls, retries, fallbacks and tokens."""
     lines = []
     for stats in info.judge_stats:
         cost = ""

@@ -141,9 +141,11 @@ RULES: tuple[Rule, ...] = (
 RULES_BY_FLAG = {rule.flag: rule for rule in RULES}
 RULE_ORDER = {rule.flag: position for position, rule in enumerate(RULES)}
 
-# Words in a variant's label or intent that say an early or empty stop is the
+# Words in a variant's label or intent that show an early or empty stop is the
 # expected outcome, as in a test of stopping on the very first token.
-_EXPECTS_EARLY_STOP = re.compile(r"\b(?:immediate|empty|first (?:possible )?token)", re.I)
+_EXPECTS_EARLY_STOP = re.compile(
+    r"\b(?:immediate|empty|first (?:possible )?token)", re.I
+)
 
 # Empty answers: nothing relevant reached the user, whatever the reason.
 _NO_ANSWER_FLAGS = {
@@ -188,8 +190,7 @@ def _apply_rule(rule: Rule, finding: Finding, flags: set[str], intent: str) -> R
             rule.flag,
             "ok",
             4,
-            "The stop string matched the start of the answer, which this test "
-            "expects.",
+            "The stop string matched the start of the answer, which this test expects.",
         )
 
     if rule.flag == "format_violation":
@@ -230,9 +231,9 @@ def rules_verdict(findings: list[Finding], intent: str = "") -> Verdict:
     primary, primary_finding = applied[0]
     others = sorted({rule.flag for rule, _ in applied[1:]} - {primary.flag})
     reason = primary.reason
-    why = primary_finding.detail.get("why")
-    if why:
-        reason += f" Reading of the trace: {why}."
+    explanation = primary_finding.detail.get("explanation")
+    if explanation:
+        reason += f" Reading of the trace: {explanation}."
     if others:
         reason += " Also flagged: " + ", ".join(others) + "."
 

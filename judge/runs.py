@@ -135,8 +135,8 @@ def _validate_record(data: dict, path: Path, line_number: int) -> RunRecord:
         line_number,
         ", ".join(bad_fields),
     )
-    kept = {key: value for key, value in data.items() if key not in bad_fields}
-    return RunRecord.model_validate(kept)
+    valid_fields = {key: value for key, value in data.items() if key not in bad_fields}
+    return RunRecord.model_validate(valid_fields)
 
 
 def load_run(path: str | Path) -> Run:

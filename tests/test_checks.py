@@ -32,7 +32,9 @@ def test_stop_strings_merge_request_and_cli() -> None:
 
 
 def test_stop_leak_from_cli_flag() -> None:
-    record = make(afm_args='--stop "3."', content="1. a\n2. b\n3. c", finish_reason="stop")
+    record = make(
+        afm_args='--stop "3."', content="1. a\n2. b\n3. c", finish_reason="stop"
+    )
     findings = check_record(record, RecordContext())
     leak = next(f for f in findings if f.name == "stop_leak")
     assert leak.detail["stop"] == "3."
@@ -96,7 +98,9 @@ def test_budget_exhausted_and_wrong_finish_reason() -> None:
 
 def test_finish_reason_length_is_budget() -> None:
     record = make(
-        reasoning_content="Thinking", completion_tokens=50, max_tokens=50,
+        reasoning_content="Thinking",
+        completion_tokens=50,
+        max_tokens=50,
         finish_reason="length",
     )
     assert names(record) == ["thinking_budget_exhausted"]
@@ -104,7 +108,9 @@ def test_finish_reason_length_is_budget() -> None:
 
 def test_reasoning_only_without_stops() -> None:
     record = make(
-        reasoning_content="Plan done.", completion_tokens=20, max_tokens=4096,
+        reasoning_content="Plan done.",
+        completion_tokens=20,
+        max_tokens=4096,
         finish_reason="stop",
     )
     assert names(record) == ["reasoning_only"]
@@ -126,7 +132,7 @@ def test_tail_mid_thought_by_next_number() -> None:
     reading = read_tail(trace, ["3."])
     assert reading.finished is False
     assert reading.confidence == "high"
-    assert "next numbered item" in reading.why
+    assert "next numbered item" in reading.explanation
 
 
 def test_tail_mid_sentence() -> None:
@@ -150,11 +156,16 @@ def test_tail_finished_when_stop_inside_reasoning() -> None:
 def test_stop_in_reasoning_vs_answer_start() -> None:
     cut = make(
         reasoning_content="Thinking Process:\n\n1.  **Goal:** colors.\n2.  **Draft:** Red.",
-        completion_tokens=40, max_tokens=4096, finish_reason="stop", stop=["3."],
+        completion_tokens=40,
+        max_tokens=4096,
+        finish_reason="stop",
+        stop=["3."],
     )
     finished = make(
         reasoning_content="Answer: The capital of Japan is Tokyo.cw",
-        completion_tokens=40, max_tokens=4096, finish_reason="stop",
+        completion_tokens=40,
+        max_tokens=4096,
+        finish_reason="stop",
         stop=["The", "I", "A"],
     )
     assert names(cut) == ["stop_in_reasoning"]
@@ -179,8 +190,10 @@ def test_json_prefix() -> None:
 def test_schema_errors_name_the_path() -> None:
     schema = {
         "type": "object",
-        "properties": {"age": {"type": "integer"}, "tags": {"type": "array",
-                                                            "items": {"type": "string"}}},
+        "properties": {
+            "age": {"type": "integer"},
+            "tags": {"type": "array", "items": {"type": "string"}},
+        },
         "required": ["age"],
     }
     assert schema_errors({"age": 3, "tags": ["a"]}, schema) == []
@@ -193,25 +206,40 @@ def test_schema_errors_name_the_path() -> None:
 
 def test_guided_json_violation_and_cut_by_stop() -> None:
     schema = '{"type":"object","properties":{"cities":{"type":"array"}}}'
-    prose = make(afm_args=f"--guided-json '{schema}'", content="Blue is a color.",
-                 finish_reason="stop")
-    cut_object = make(afm_args=f"--guided-json '{schema}'", content='{"cities": ["',
-                      finish_reason="stop", stop=["Tokyo"])
-    cut_array = make(afm_args=f"--guided-json '{schema}'", content='[\n  "',
-                     finish_reason="stop", stop=["Tokyo"])
+    prose = make(
+        afm_args=f"--guided-json '{schema}'",
+        content="Blue is a color.",
+        finish_reason="stop",
+    )
+    cut_object = make(
+        afm_args=f"--guided-json '{schema}'",
+        content='{"cities": ["',
+        finish_reason="stop",
+        stop=["Tokyo"],
+    )
+    cut_array = make(
+        afm_args=f"--guided-json '{schema}'",
+        content='[\n  "',
+        finish_reason="stop",
+        stop=["Tokyo"],
+    )
     assert names(prose) == ["format_violation"]
     assert names(cut_object) == []
     assert names(cut_array) == ["format_violation"]
 
 
 def test_json_object_fenced_and_baseline() -> None:
-    fenced = make(response_format="json_object", content='```json\n{"a": 1}\n```',
-                  finish_reason="stop")
+    fenced = make(
+        response_format="json_object",
+        content='```json\n{"a": 1}\n```',
+        finish_reason="stop",
+    )
     finding = check_record(fenced, RecordContext())[0]
     assert finding.name == "format_violation"
     assert finding.detail["problem"] == "valid JSON inside a markdown code fence"
-    baseline = make(response_format='{"type":"json_object"}', content="Tokyo.",
-                    finish_reason="stop")
+    baseline = make(
+        response_format='{"type":"json_object"}', content="Tokyo.", finish_reason="stop"
+    )
     found = check_record(baseline, RecordContext(is_baseline=True))
     assert [(f.name, f.kind) for f in found] == [("baseline_free_text", "fact")]
 
@@ -238,8 +266,9 @@ def test_special_tokens_found_and_raw_mode_exempt() -> None:
     assert find_special_tokens("<|channel>thought\nplan") == ["<|channel>"]
     assert find_special_tokens("<ul><li>Apple</li></ul>") == []
     leaked = make(content="<think>plan</think>answer", finish_reason="stop")
-    raw = make(content="<think>plan</think>answer", afm_args="--raw",
-               finish_reason="stop")
+    raw = make(
+        content="<think>plan</think>answer", afm_args="--raw", finish_reason="stop"
+    )
     assert names(leaked) == ["special_token_leak"]
     assert names(raw) == []
 
@@ -257,11 +286,15 @@ def test_repetition_measured() -> None:
     assert measure_repetition(loop).ratio < 0.15
     assert measure_repetition(prose) is None
     assert measure_repetition("short") is None
-    assert measure_repetition("text. " * 200 + "\n" * 300).sample.startswith("ends with")
+    assert measure_repetition("text. " * 200 + "\n" * 300).sample.startswith(
+        "ends with"
+    )
 
 
 def test_garbled_text() -> None:
-    garbled = "ningliklo Mppις सुरادهی,ಚ್ಚəhانية مثلولذيةه ोजอย่างอด较ابาร当然 spyक 所以uck"
+    garbled = (
+        "ningliklo Mppις सुरادهی,ಚ್ಚəhانية مثلولذيةه ोजอย่างอด较ابาร当然 spyक 所以uck"
+    )
     multilingual = (
         "1. French: Bonjour\n2. Japanese: こんにちは、お元気ですか\n"
         "3. Arabic: مرحبا كيف حالك\n4. Russian: Привет, как дела\n5. Hindi: नमस्ते"
@@ -287,7 +320,10 @@ def test_pairs_stream_and_seed() -> None:
     for position, record in enumerate(records):
         record.index = position
     groups = find_pair_groups(records)
-    assert [(g.kind, g.consistent) for g in groups] == [("stream", True), ("seed", False)]
+    assert [(g.kind, g.consistent) for g in groups] == [
+        ("stream", True),
+        ("seed", False),
+    ]
     assert groups[1].outliers == [2, 3]
     assert groups[1].basis == "seed 4"
     assert groups[1].first_difference == 0

@@ -18,9 +18,8 @@ import pytest
 from judge.bounds import apply_bounds
 from judge.compose import compose_report
 from judge.grade import grade_run, read_grades
-from judge.judge_config import JudgeOptions
 from judge.judge_client import retry_after_seconds
-from judge.judge_config import JudgeEndpoint
+from judge.judge_config import JudgeEndpoint, JudgeOptions
 from judge.judge_prompt import cut_middle, fence, load_prompts
 from judge.panel import cohen_kappa
 from judge.verdict import Finding, Verdict
@@ -42,7 +41,9 @@ def standin(tmp_path: Path, name: str, **script: object) -> Iterator[tuple[str, 
     script_path = tmp_path / f"{name}-script.json"
     script_path.write_text(json.dumps({**script, "log": str(log)}))
     port = free_port()
-    process = subprocess.Popen([sys.executable, str(STANDIN), str(port), str(script_path)])
+    process = subprocess.Popen(
+        [sys.executable, str(STANDIN), str(port), str(script_path)]
+    )
     try:
         deadline = time.monotonic() + 15
         while True:
@@ -65,7 +66,9 @@ def requests_in(log: Path) -> list[dict]:
     return [json.loads(line) for line in log.read_text().splitlines()]
 
 
-def endpoint(base_url: str, model: str = "judge-a", **overrides: object) -> JudgeEndpoint:
+def endpoint(
+    base_url: str, model: str = "judge-a", **overrides: object
+) -> JudgeEndpoint:
     settings = {
         "timeout_s": 1.0,
         "backoff_s": 0.01,
@@ -91,9 +94,17 @@ def options(tmp_path: Path, judges: list, **overrides: object) -> JudgeOptions:
 def test_faults_retries_reasks_and_fallback(runs_dir: Path, tmp_path: Path) -> None:
     actions = [
         # Record 0: three transport failures, then two invalid answers, then ok.
-        "429:1", "500", "hang:3", "invalid_json", "score7", "ok",
+        "429:1",
+        "500",
+        "hang:3",
+        "invalid_json",
+        "score7",
+        "ok",
         # Record 1: four server errors use up every attempt: rules fallback.
-        "500", "500", "500", "500",
+        "500",
+        "500",
+        "500",
+        "500",
     ]
     with standin(tmp_path, "faults", actions=actions) as (base_url, log):
         started = time.monotonic()
@@ -139,7 +150,7 @@ def test_fail_records_stay_at_one(runs_dir: Path, tmp_path: Path) -> None:
     # A judgment flag that the judge did not overrule still bounds the score.
     assert grades[0].verdict.score == 1
     assert grades[0].verdict.bounded_by == ["score 5→1 by stop_in_reasoning"]
-    # stop-no-match has no flag: the judge's 5 stands.
+    # stop-no-match has no flag, so the judge's 5 is kept.
     assert grades[21].verdict.score == 5
     assert grades[21].verdict.bounded_by == []
 
@@ -152,8 +163,13 @@ def test_fake_delimiter_stays_fenced(tmp_path: Path) -> None:
     run = tmp_path / "attack.jsonl"
     run.write_bytes(
         orjson.dumps(
-            {"model": "org/m @ a", "label": "a", "prompt": "Capital of France?",
-             "content": attack, "finish_reason": "stop"}
+            {
+                "model": "org/m @ a",
+                "label": "a",
+                "prompt": "Capital of France?",
+                "content": attack,
+                "finish_reason": "stop",
+            }
         )
         + b"\n"
     )
@@ -174,12 +190,16 @@ def test_fake_delimiter_stays_fenced(tmp_path: Path) -> None:
 def test_regrade_unchanged_run_makes_no_calls(runs_dir: Path, tmp_path: Path) -> None:
     run = runs_dir / "stop-suite-0cfba17.jsonl"
     with standin(tmp_path, "cache") as (base_url, log):
-        grade_run(run, tmp_path / "first", options(tmp_path, [endpoint(base_url)],
-                                                   concurrency=8))
+        grade_run(
+            run,
+            tmp_path / "first",
+            options(tmp_path, [endpoint(base_url)], concurrency=8),
+        )
         first_calls = len(requests_in(log))
         out_dir, summary = grade_run(
-            run, tmp_path / "second", options(tmp_path, [endpoint(base_url)],
-                                              concurrency=8)
+            run,
+            tmp_path / "second",
+            options(tmp_path, [endpoint(base_url)], concurrency=8),
         )
         assert len(requests_in(log)) == first_calls
     assert first_calls == 34
@@ -198,11 +218,16 @@ def test_prompt_change_misses_cache(runs_dir: Path, tmp_path: Path) -> None:
     shipped = Path(__file__).resolve().parents[1] / "prompts"
     for name in ("system.md", "record.md"):
         (custom / name).write_text((shipped / name).read_text())
-    (custom / "system.md").write_text((shipped / "system.md").read_text() + "\nBe strict.\n")
+    (custom / "system.md").write_text(
+        (shipped / "system.md").read_text() + "\nBe strict.\n"
+    )
     with standin(tmp_path, "prompts") as (base_url, log):
         grade_run(run, tmp_path / "a", options(tmp_path, [endpoint(base_url)]))
-        grade_run(run, tmp_path / "b", options(tmp_path, [endpoint(base_url)],
-                                               prompts_dir=custom))
+        grade_run(
+            run,
+            tmp_path / "b",
+            options(tmp_path, [endpoint(base_url)], prompts_dir=custom),
+        )
         assert len(requests_in(log)) == 12
     hashes = {g.verdict.prompt_hash for g in read_grades(tmp_path / "b")[1]}
     assert hashes == {load_prompts(custom).short_hash}
@@ -211,14 +236,18 @@ def test_prompt_change_misses_cache(runs_dir: Path, tmp_path: Path) -> None:
 
 def test_panel_median_majority_and_agreement(runs_dir: Path, tmp_path: Path) -> None:
     run = runs_dir / "stop-suite-050e836.jsonl"
-    with standin(tmp_path, "kind", default="ok:5:ok") as (url_a, _), standin(
-        tmp_path, "harsh", default="ok:3:model_quality"
-    ) as (url_b, _):
+    with (
+        standin(tmp_path, "kind", default="ok:5:ok") as (url_a, _),
+        standin(tmp_path, "harsh", default="ok:3:model_quality") as (url_b, _),
+    ):
         out_dir, _ = grade_run(
             run,
             tmp_path / "out",
-            options(tmp_path, [endpoint(url_a, "kind"), endpoint(url_b, "harsh")],
-                    concurrency=8),
+            options(
+                tmp_path,
+                [endpoint(url_a, "kind"), endpoint(url_b, "harsh")],
+                concurrency=8,
+            ),
         )
     info, grades = read_grades(out_dir)
     (pair,) = info.agreement
@@ -340,14 +369,26 @@ def test_interrupted_grade_resumes_from_cache(runs_dir: Path, tmp_path: Path) ->
     env = {**os.environ, "AFM_JUDGE_CACHE_DIR": str(tmp_path / "cache")}
     with standin(tmp_path, "slow", latency_s=0.5) as (base_url, log):
         command = [
-            sys.executable, "-m", "judge", "grade",
+            sys.executable,
+            "-m",
+            "judge",
+            "grade",
             str(runs_dir / "stop-suite-0cfba17.jsonl"),
-            "--out", str(tmp_path / "out"),
-            "--judge", "judge-a", "--judge-base-url", base_url,
-            "--concurrency", "2", "-q",
+            "--out",
+            str(tmp_path / "out"),
+            "--judge",
+            "judge-a",
+            "--judge-base-url",
+            base_url,
+            "--concurrency",
+            "2",
+            "-q",
         ]
         process = subprocess.Popen(
-            command, env=env, stderr=subprocess.PIPE, text=True,
+            command,
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
             cwd=Path(__file__).resolve().parents[1],
         )
         deadline = time.monotonic() + 30
@@ -362,7 +403,10 @@ def test_interrupted_grade_resumes_from_cache(runs_dir: Path, tmp_path: Path) ->
         sent_before = len(requests_in(log))
 
         rerun = subprocess.run(
-            [*command, "--json"], env=env, capture_output=True, text=True,
+            [*command, "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
             cwd=Path(__file__).resolve().parents[1],
         )
         assert rerun.returncode == 0, rerun.stderr

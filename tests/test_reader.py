@@ -164,9 +164,17 @@ def test_invalid_field_values_dropped(tmp_path: Path, caplog) -> None:
     assert loaded.tokens_per_sec is None
     assert loaded.status == "OK"
     assert loaded.stop is None
-    warning = next(r.getMessage() for r in caplog.records if "ignored field" in r.getMessage())
-    for name in ("completion_tokens", "max_tokens", "prompt_tokens", "status", "stop",
-                 "tokens_per_sec"):
+    warning = next(
+        r.getMessage() for r in caplog.records if "ignored field" in r.getMessage()
+    )
+    for name in (
+        "completion_tokens",
+        "max_tokens",
+        "prompt_tokens",
+        "status",
+        "stop",
+        "tokens_per_sec",
+    ):
         assert name in warning
 
 

@@ -28,13 +28,23 @@ EXPECTED = {
     ),
     "models-sweep-v0.9.5": (
         30,
-        {"afm_bug": 2, "model_incompat": 2, "model_quality": 1, "test_config": 2,
-         "ok": 23},
+        {
+            "afm_bug": 2,
+            "model_incompat": 2,
+            "model_quality": 1,
+            "test_config": 2,
+            "ok": 23,
+        },
     ),
     "qwen35-suite-0cfba17": (
         132,
-        {"afm_bug": 6, "model_quality": 4, "harness_bug": 6, "test_config": 18,
-         "ok": 98},
+        {
+            "afm_bug": 6,
+            "model_quality": 4,
+            "harness_bug": 6,
+            "test_config": 18,
+            "ok": 98,
+        },
     ),
     "comprehensive-qwen35-f582ac5": (
         190,
@@ -105,10 +115,14 @@ def test_stop_suite_0cfba17_facts(runs_dir: Path, tmp_path: Path) -> None:
         groups.setdefault(key, []).append(g.record.label)
     assert groups == {
         ("unknown_option", "--stop"): [
-            "stop-cli-only", "stop-cli-multi", "stop-cli-api-merge", "stop-cli-api-dedup",
+            "stop-cli-only",
+            "stop-cli-multi",
+            "stop-cli-api-merge",
+            "stop-cli-api-dedup",
         ],
         ("chat_template", "Jinja.TemplateException"): [
-            "stop-json-object-key", "stop-json-object-no-match",
+            "stop-json-object-key",
+            "stop-json-object-no-match",
         ],
     }
     assert all(g.verdict.category == "afm_bug" for g in failed)
@@ -144,7 +158,12 @@ def test_stop_suite_050e836_answer_start(runs_dir: Path, tmp_path: Path) -> None
     assert flagged(grades, "stop_at_answer_start") == [2, 3, 20, 22, 25]
     assert flagged(grades, "stop_in_reasoning") == []
     assert [g.index for g in grades if g.record.content_chars == 0] == [
-        2, 3, 20, 22, 25, 33,
+        2,
+        3,
+        20,
+        22,
+        25,
+        33,
     ]
     # The stop-immediate test expects its early stop; the others do not.
     assert grades[22].verdict.category == "ok"
